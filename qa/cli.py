@@ -1,0 +1,270 @@
+"""The `qa` command. Imports stay inside the commands so `qa --help` never loads torch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from qa import __version__
+
+DESCRIPTION = "Ask questions about a folder of documents; answers are cited sentences from them."
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--corpus", metavar="DIR", default=default,
+                        help="folder of documents (default: $QA_CORPUS or ./seeds)")
+    parser.add_argument("--index", metavar="DIR", default=default,
+                        help="index folder (default: $QA_INDEX or ./embeddings)")
+    parser.add_argument("--max-file-mb", metavar="MB", type=float, default=default,
+                        help="skip files larger than this (default: 50)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qa", description=DESCRIPTION)
+    parser.add_argument("--version", action="version", version=f"qa {__version__}")
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p, suppress=True)
+        return p
+
+    command("chat", "open the chat app (the default when no command is given)")
+
+    p = command("index", "build or update the index (incremental; only changed files are embedded)")
+    p.add_argument("--rebuild", action="store_true", help="discard the index and build it anew")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the counts")
+
+    p = command("search", "show the passages that best match a query (retrieval only)")
+    p.add_argument("query")
+    p.add_argument("-k", type=int, default=5, help="number of passages (default: 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = command("ask", "answer a question with cited sentences from the documents")
+    p.add_argument("question", help='the question, or "-" to read one question per line from stdin')
+    p.add_argument("--json", action="store_true", help="print JSON (one object per question)")
+
+    p = command("stats", "describe the index: documents, chunks, model, size, staleness")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = command("show", "print a document's text as indexed (what citation offsets point into)")
+    p.add_argument("source", help="path relative to the corpus folder, as in citations")
+    p.add_argument("--start", type=int, default=None, help="first character (default: 0)")
+    p.add_argument("--end", type=int, default=None, help="end character, exclusive")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from qa.errors import QAError
+
+    try:
+        handler = COMMANDS[args.command or "chat"]
+        return handler(args) or 0
+    except QAError as exc:
+        print(f"qa: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _engine(args):
+    from qa.engine import Engine
+
+    kwargs = {}
+    if getattr(args, "max_file_mb", None):
+        kwargs["max_bytes"] = int(args.max_file_mb * 1024 * 1024)
+    return Engine.open(getattr(args, "corpus", None), getattr(args, "index", None), **kwargs)
+
+
+def _warn(source: str, reason: str) -> None:
+    print(f"qa: warning: skipped {source}: {reason}", file=sys.stderr)
+
+
+class _ProgressBar:
+    """A one-line bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.drawn = False
+
+    def __call__(self, progress) -> None:
+        if not self.enabled or progress.total <= 0:
+            return
+        width = 30
+        filled = int(width * progress.done / progress.total)
+        bar = "█" * filled + "░" * (width - filled)
+        sys.stderr.write(f"\r{progress.phase:>9} {bar} {progress.done}/{progress.total} ")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _sync(engine, rebuild: bool = False):
+    bar = _ProgressBar()
+
+    def waiting() -> None:
+        print("qa: another qa index is running; waiting for it to finish", file=sys.stderr)
+
+    try:
+        return engine.sync(rebuild=rebuild, progress=bar, warn=_warn, on_wait=waiting)
+    finally:
+        bar.close()
+
+
+def cmd_index(args) -> int:
+    engine = _engine(args)
+    report = _sync(engine, rebuild=args.rebuild)
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(report.summary() if report.changed or report.chunks_embedded
+              else f"index is up to date: {report.documents} documents, {report.chunks} chunks")
+    return 0
+
+
+def _ready_engine(args, build_if_missing: bool):
+    """An engine whose index exists; builds it first (for ask) or explains how (for search)."""
+    from qa.errors import IndexMissing, QAError
+
+    engine = _engine(args)
+    if not engine.index_exists():
+        if not build_if_missing:
+            raise IndexMissing(f"no index in {engine.index_dir}; run `qa index` first")
+        print(f"qa: no index in {engine.index_dir} yet; building it", file=sys.stderr)
+        _sync(engine)
+        return engine
+    try:
+        changed = engine.changed_files()
+    except QAError:
+        changed = []
+    if changed:
+        print(f"qa: warning: {len(changed)} corpus file(s) changed since the index was built; "
+              "answering from the existing index (run `qa index` to update)", file=sys.stderr)
+    return engine
+
+
+def cmd_search(args) -> int:
+    engine = _ready_engine(args, build_if_missing=False)
+    passages = engine.search(args.query, k=max(1, args.k))
+    if args.json:
+        print(json.dumps({"query": args.query,
+                          "results": [p.to_json() for p in passages]}, ensure_ascii=False))
+        return 0
+    for i, p in enumerate(passages, 1):
+        print(f"{i}. {p.source}:{p.line} [{p.start}:{p.end}] score {p.score:.4f}")
+        print(_indent(p.text))
+        print()
+    if not passages:
+        print("no matching passages")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    engine = _ready_engine(args, build_if_missing=True)
+    if args.question == "-":
+        return _ask_stream(engine, args.json)
+    answer = engine.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+    else:
+        print(format_answer(answer))
+    return 0 if answer.found else 0
+
+
+def _ask_stream(engine, as_json: bool) -> int:
+    from qa.engine import Conversation
+
+    engine.load()
+    conversation = Conversation(engine)
+    for line in sys.stdin:
+        question = line.strip()
+        if not question:
+            conversation.reset()
+            continue
+        answer = conversation.ask(question)
+        print(json.dumps(answer.to_json(), ensure_ascii=False) if as_json
+              else format_answer(answer) + "\n", flush=True)
+    return 0
+
+
+def format_answer(answer) -> str:
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("")
+        lines.append("Sources:")
+        for c in answer.citations:
+            where = f"{c.source}, line {c.line}" + (f", page {c.page}" if c.page else "")
+            lines.append(f"[{c.n}] {where} [{c.start}:{c.end}]")
+            lines.append(_indent(c.text))
+    elif answer.passages and not answer.found:
+        lines.append("")
+        lines.append("Closest passages:")
+        for p in answer.passages[:3]:
+            snippet = " ".join(p.text.split())
+            lines.append(f"- {p.source}, line {p.line}: {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
+    return "\n".join(lines)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def cmd_stats(args) -> int:
+    engine = _engine(args)
+    stats = engine.stats()
+    if args.json:
+        print(json.dumps(stats))
+        return 0
+    size = stats["size_bytes"] / (1024 * 1024)
+    changed = stats["changed_since_build"]
+    print(f"corpus       {stats['corpus']}")
+    print(f"index        {stats['index']} (generation {stats['generation']}, {size:.1f} MB)")
+    print(f"documents    {stats['documents']} ({stats['skipped']} skipped)")
+    print(f"chunks       {stats['chunks']}")
+    print(f"model        {stats['model']} ({stats['dimension']} dimensions)")
+    print(f"built        {stats['built_at']} in {stats['build_seconds']} s")
+    print(f"changed      {'unknown' if changed is None else changed} file(s) since the build")
+    return 0
+
+
+def cmd_show(args) -> int:
+    engine = _engine(args)
+    text = engine.document_text(args.source)
+    start = args.start or 0
+    end = len(text) if args.end is None else args.end
+    if not (0 <= start <= end <= len(text)):
+        from qa.errors import QAError
+
+        raise QAError(f"span {start}:{end} is outside {args.source} (0:{len(text)})")
+    sys.stdout.write(text[start:end])
+    if not text[start:end].endswith("\n"):
+        sys.stdout.write("\n")
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from qa.tui.app import run
+
+    return run(getattr(args, "corpus", None), getattr(args, "index", None))
+
+
+COMMANDS = {
+    "chat": cmd_chat,
+    "index": cmd_index,
+    "search": cmd_search,
+    "ask": cmd_ask,
+    "stats": cmd_stats,
+    "show": cmd_show,
+}

@@ -1,0 +1,93 @@
+"""Find the documents of a corpus folder and read them."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.errors import QAError
+from qa.readers import Extracted, SkipFile, format_of, read_document
+
+
+@dataclass(frozen=True)
+class CorpusFile:
+    """A file of the corpus that looks indexable, before it is read."""
+
+    path: Path
+    source: str  # path relative to the corpus folder, with forward slashes
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class Document:
+    source: str
+    text: str
+    sha256: str
+    format: str
+    page_starts: tuple[int, ...] = ()
+
+
+def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
+    """List indexable files under ``corpus``, sorted by source.
+
+    Hidden files and folders are ignored, and so are symlinks that lead out of the corpus.
+    Files over ``max_bytes`` are reported through ``warn`` and left out.
+    """
+    if not corpus.exists():
+        raise QAError(f"corpus folder not found: {corpus}")
+    if not corpus.is_dir():
+        raise QAError(f"corpus is not a folder: {corpus}")
+    root = corpus.resolve()
+    found: list[CorpusFile] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _inside(Path(folder, d), root))
+        for name in sorted(files):
+            path = Path(folder, name)
+            if name.startswith(".") or format_of(path) is None or not _inside(path, root):
+                continue
+            try:
+                stat = path.stat()
+            except OSError as exc:
+                _warn(warn, path.relative_to(root).as_posix(), f"cannot read ({exc.strerror})")
+                continue
+            source = path.relative_to(root).as_posix()
+            if stat.st_size > max_bytes:
+                _warn(warn, source, f"larger than {max_bytes // (1024 * 1024)} MB, skipped")
+                continue
+            found.append(CorpusFile(path, source, stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """True unless ``path`` is a symlink whose target lies outside ``root``."""
+    if not path.is_symlink():
+        return True
+    try:
+        return path.resolve().is_relative_to(root)
+    except OSError:
+        return False
+
+
+def _warn(warn, source: str, reason: str) -> None:
+    if warn is not None:
+        warn(source, reason)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_document(file: CorpusFile, sha256: str) -> Document:
+    """Read and extract one file; raises SkipFile when it cannot be used."""
+    extracted: Extracted = read_document(file.path)
+    return Document(file.source, extracted.text, sha256, extracted.format, extracted.page_starts)
+
+
+__all__ = ["CorpusFile", "Document", "SkipFile", "file_sha256", "load_document", "scan_corpus"]

@@ -1,0 +1,176 @@
+"""The one facade both front ends use: open, sync, search, ask, stats. Imports no Textual.
+
+Heavy modules (torch, sentence-transformers, faiss, bm25s) are imported on first use, so opening
+an engine and drawing a screen are instant; ``load()`` does the slow part, from any thread.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from qa import store
+from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
+from qa.documents import file_sha256, scan_corpus
+from qa.embedder import Embedder, SentenceTransformerEmbedder
+from qa.errors import IndexMissing, QAError
+from qa.indexer import IndexProgress, SyncReport, expected_params, sync
+from qa.results import Answer, Passage, Turn
+
+MAX_QUERY_CHARS = 2000
+
+
+class Engine:
+    """Question answering over one corpus folder and its index folder."""
+
+    def __init__(self, corpus: Path, index_dir: Path, embedder: Embedder | None = None,
+                 max_bytes: int = DEFAULT_MAX_FILE_BYTES):
+        self.corpus = Path(corpus)
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder or SentenceTransformerEmbedder()
+        self.max_bytes = max_bytes
+        self._snapshot: store.IndexSnapshot | None = None
+        self._lock = threading.RLock()
+
+    @classmethod
+    def open(cls, corpus: str | Path | None = None, index: str | Path | None = None,
+             embedder: Embedder | None = None, **kwargs) -> "Engine":
+        paths = resolve_paths(corpus and str(corpus), index and str(index))
+        return cls(paths.corpus, paths.index, embedder, **kwargs)
+
+    # -- the index -------------------------------------------------------------------------
+
+    def index_exists(self) -> bool:
+        return store.current_path_safe(self.index_dir) is not None
+
+    def sync(self, rebuild: bool = False, progress: Callable[[IndexProgress], None] | None = None,
+             warn: Callable[[str, str], None] | None = None,
+             on_wait: Callable[[], None] | None = None) -> SyncReport:
+        """Update the index from the corpus (incremental), then answer from the new one."""
+        report = sync(self.corpus, self.index_dir, self.embedder, rebuild=rebuild,
+                      progress=progress, warn=warn, on_wait=on_wait, max_bytes=self.max_bytes)
+        with self._lock:
+            if self._snapshot is None or self._snapshot.generation != report.generation:
+                self._snapshot = None
+        return report
+
+    @property
+    def snapshot(self) -> store.IndexSnapshot:
+        """The live index, loaded and verified on first use (raises IndexMissing etc.)."""
+        with self._lock:
+            if self._snapshot is None:
+                self._snapshot = store.load_snapshot(self.index_dir, expected_params(self.embedder))
+            return self._snapshot
+
+    def load(self) -> None:
+        """Load the index and the model; the slow start-up step, safe in a worker thread."""
+        self.snapshot
+        load_model = getattr(self.embedder, "load", None)
+        if load_model:
+            load_model()
+
+    def changed_files(self) -> list[str]:
+        """Corpus files added, edited or deleted since the live index was built."""
+        manifest = store.read_manifest(self.index_dir)
+        known = {s: (m["size"], m["mtime_ns"], m["sha256"]) for s, m in manifest["documents"].items()}
+        known.update({s: (m["size"], m["mtime_ns"], m["sha256"])
+                      for s, m in manifest.get("skipped", {}).items()})
+        changed = []
+        files = scan_corpus(self.corpus, self.max_bytes)
+        for file in files:
+            size, mtime, digest = known.get(file.source, (None, None, None))
+            if digest is None:
+                changed.append(file.source)
+            elif (size, mtime) != (file.size, file.mtime_ns) and file_sha256(file.path) != digest:
+                changed.append(file.source)
+        present = {f.source for f in files}
+        changed.extend(sorted(s for s in known if s not in present))
+        return changed
+
+    def stats(self) -> dict:
+        manifest = store.read_manifest(self.index_dir)
+        try:
+            changed = len(self.changed_files())
+        except QAError:
+            changed = None
+        return {
+            "corpus": str(self.corpus),
+            "index": str(self.index_dir),
+            "documents": len(manifest["documents"]),
+            "chunks": sum(m["chunks"] for m in manifest["documents"].values()),
+            "skipped": len(manifest.get("skipped", {})),
+            "model": manifest["model"],
+            "dimension": manifest["dimension"],
+            "generation": manifest["generation"],
+            "built_at": manifest["built_at"],
+            "build_seconds": manifest.get("build_seconds"),
+            "size_bytes": store.disk_size(store.current_path(self.index_dir)),
+            "changed_since_build": changed,
+        }
+
+    def document_text(self, source: str) -> str:
+        """The text citations index: for HTML and PDF, the extracted text."""
+        try:
+            return self.snapshot.documents[source].text
+        except KeyError:
+            raise QAError(f"no document {source!r} in the index") from None
+
+    # -- questions -------------------------------------------------------------------------
+
+    def search(self, query: str, k: int = 5) -> list[Passage]:
+        """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed)."""
+        from qa.ask import retrieve
+
+        return retrieve(self, query[:MAX_QUERY_CHARS], weights=None, k=k).passages
+
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        """Answer ``question`` from the documents, using ``history`` to resolve follow-ups."""
+        from qa.ask import answer_question
+
+        started = time.perf_counter()
+        answer = answer_question(self, question, history)
+        answer.timings["total"] = time.perf_counter() - started
+        return answer
+
+    # -- helpers for front ends --------------------------------------------------------------
+
+    def passage(self, row: int, score: float) -> Passage:
+        snap = self.snapshot
+        chunk = snap.chunks[row]
+        doc = snap.documents[chunk.source]
+        return Passage(chunk.source, chunk.start, chunk.end, doc.text[chunk.start:chunk.end],
+                       score, line_of(doc.text, chunk.start), page_of(doc.page_starts, chunk.start),
+                       chunk.sentences)
+
+
+class Conversation:
+    """A sequence of questions sharing context; ``reset()`` forgets it."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.turns: list[Turn] = []
+
+    def ask(self, question: str) -> Answer:
+        answer = self.engine.ask(question, self.turns)
+        self.turns.append(Turn(question, answer))
+        return answer
+
+    def reset(self) -> None:
+        self.turns.clear()
+
+
+def line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def page_of(page_starts: Sequence[int], offset: int) -> int | None:
+    if not page_starts:
+        return None
+    return bisect.bisect_right(page_starts, offset)
+
+
+__all__ = ["Answer", "Conversation", "Engine", "IndexMissing", "IndexProgress", "Passage",
+           "QAError", "SyncReport", "Turn"]

@@ -1,0 +1,21 @@
+"""Errors a user can cause. The CLI prints their message on one line and exits non-zero."""
+
+
+class QAError(Exception):
+    """A problem the user can act on: missing corpus, stale or damaged index, and so on."""
+
+
+class IndexMissing(QAError):
+    """There is no built index in the index folder."""
+
+
+class IndexIncompatible(QAError):
+    """The index was built with another model, chunking or schema."""
+
+
+class IndexDamaged(QAError):
+    """A file of the index is missing, truncated or altered."""
+
+
+class IndexBusy(QAError):
+    """Another process holds the index lock."""

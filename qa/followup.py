@@ -1,0 +1,52 @@
+"""Follow-up questions without an LLM: carry the previous question into a short or anaphoric one."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from qa.lexical import terms
+from qa.results import Turn
+
+ANAPHORA = frozenset(
+    "he him his she her hers they them their theirs it its this that these those there then "
+    "ones one former latter".split()
+)
+# Context terms count this much against the new question's own terms.
+CONTEXT_WEIGHT = 0.5
+SHORT_QUESTION_TERMS = 3
+MAX_CONTEXT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class Query:
+    """What is searched for one question."""
+
+    text: str  # the text embedded for dense retrieval
+    terms: dict[str, float]  # BM25 term -> weight
+    is_followup: bool = False
+
+
+def is_followup(question: str, history: Sequence[Turn]) -> bool:
+    if not history:
+        return False
+    words = re.findall(r"[a-z']+", question.lower())
+    if any(w in ANAPHORA for w in words):
+        return True
+    starts_with_connective = bool(words) and words[0] in {"and", "but", "also", "what", "how"} and \
+        len(set(terms(question))) <= SHORT_QUESTION_TERMS
+    return starts_with_connective or len(set(terms(question))) <= 1
+
+
+def resolve(question: str, history: Sequence[Turn]) -> Query:
+    """The query for ``question``, widened with the previous turn when it is a follow-up."""
+    own = {t: 1.0 for t in terms(question)}
+    if not is_followup(question, history):
+        return Query(question, own)
+    context = history[-1].answer.query or history[-1].question
+    context = context[-MAX_CONTEXT_CHARS:]
+    weighted = dict(own)
+    for term in terms(context):
+        weighted.setdefault(term, CONTEXT_WEIGHT)
+    return Query(f"{question} {context}", weighted, True)

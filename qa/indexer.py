@@ -1,0 +1,301 @@
+"""Build or update the index incrementally: the only writer of the index folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from qa import store
+from qa.boilerplate import corpus_segments
+from qa.chunking import chunk_segments, default_token_counter
+from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
+from qa.documents import CorpusFile, SkipFile, file_sha256, load_document, scan_corpus
+from qa.embedder import Embedder
+from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing, QAError
+from qa.lexical import terms
+from qa.store import ChunkRecord, StoredDocument
+
+CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-per-line", "boilerplate": 1}
+EMBED_BATCH = 128
+BM25_PARAMS = {"k1": 1.2, "b": 0.75}
+
+
+@dataclass(frozen=True)
+class IndexProgress:
+    """Posted while a build runs: ``phase`` is "reading", "embedding" or "writing"."""
+
+    phase: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    added: int
+    updated: int
+    removed: int
+    unchanged: int
+    chunks_embedded: int
+    documents: int
+    chunks: int
+    seconds: float
+    generation: int
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.updated or self.removed)
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.removed} removed, "
+            f"{self.unchanged} unchanged; {self.chunks_embedded} chunks embedded; "
+            f"{self.documents} documents, {self.chunks} chunks in {self.seconds:.1f} s"
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "chunks_embedded": self.chunks_embedded,
+            "documents": self.documents,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "generation": self.generation,
+            "skipped": self.skipped,
+        }
+
+
+def expected_params(embedder: Embedder) -> dict:
+    return {"model": embedder.name, "dimension": embedder.dimension, "chunking": CHUNKING}
+
+
+Warn = Callable[[str, str], None]
+Progress = Callable[[IndexProgress], None]
+
+
+def sync(
+    corpus: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    warn: Warn | None = None,
+    on_wait: Callable[[], None] | None = None,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+) -> SyncReport:
+    """Bring the index in ``index_dir`` up to date with ``corpus``.
+
+    Unchanged documents keep their chunks and vectors; a chunk whose text was embedded before (in
+    the previous generation or by an interrupted build) is not embedded again. When nothing
+    changed, nothing is written and the model is never loaded.
+    """
+    began = time.perf_counter()
+    expected = expected_params(embedder)
+    warn = warn or (lambda source, reason: None)
+    with store.IndexLock(index_dir, on_wait=on_wait):
+        previous = None if rebuild else _load_previous(index_dir, expected, warn)
+        store.remove_leftovers(index_dir, keep=previous.path if previous else store.current_path_safe(index_dir))
+        files = scan_corpus(corpus, max_bytes, warn)
+        if not files:
+            raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}")
+        hashes = _hashes(files, previous)
+        old_skipped = previous.manifest.get("skipped", {}) if previous else {}
+        if previous is not None and _unchanged(files, hashes, previous, old_skipped):
+            for source, meta in old_skipped.items():
+                warn(source, meta["reason"])
+            return SyncReport(0, 0, 0, len(previous.documents), 0, len(previous.documents),
+                              len(previous.chunks), time.perf_counter() - began,
+                              previous.generation, {s: m["reason"] for s, m in old_skipped.items()})
+        return _build(index_dir, embedder, expected, files, hashes, previous, old_skipped,
+                      progress, warn, began)
+
+
+def _load_previous(index_dir: Path, expected: dict, warn: Warn):
+    try:
+        return store.load_snapshot(index_dir, expected)
+    except IndexMissing:
+        return None
+    except IndexDamaged as exc:
+        warn(str(index_dir), f"{exc}; rebuilding it from the documents")
+        return None
+    except IndexIncompatible:
+        raise
+
+
+def _hashes(files: list[CorpusFile], previous) -> dict[str, str]:
+    """Content hashes, trusting size + mtime for files the previous build already hashed."""
+    known = {}
+    if previous is not None:
+        known = {s: (d.size, d.mtime_ns, d.sha256) for s, d in previous.documents.items()}
+        for source, meta in previous.manifest.get("skipped", {}).items():
+            known[source] = (meta["size"], meta["mtime_ns"], meta["sha256"])
+    result = {}
+    for file in files:
+        size, mtime, digest = known.get(file.source, (None, None, None))
+        result[file.source] = digest if (size, mtime) == (file.size, file.mtime_ns) else file_sha256(file.path)
+    return result
+
+
+def _unchanged(files, hashes, previous, old_skipped) -> bool:
+    seen = set(previous.documents) | set(old_skipped)
+    if {f.source for f in files} != seen:
+        return False
+    for source, digest in hashes.items():
+        old = previous.documents.get(source)
+        old_digest = old.sha256 if old else old_skipped[source]["sha256"]
+        if digest != old_digest:
+            return False
+    return True
+
+
+def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, progress, warn, began):
+    report = progress or (lambda p: None)
+    old_docs = previous.documents if previous else {}
+    texts: dict[str, tuple[CorpusFile, object]] = {}
+    skipped: dict[str, dict] = {}
+    for done, file in enumerate(files, 1):
+        digest = hashes[file.source]
+        old = old_docs.get(file.source)
+        if old is not None and old.sha256 == digest:
+            texts[file.source] = (file, old)
+        elif file.source in old_skipped and old_skipped[file.source]["sha256"] == digest:
+            skipped[file.source] = old_skipped[file.source]
+            warn(file.source, old_skipped[file.source]["reason"])
+        else:
+            try:
+                texts[file.source] = (file, load_document(file, digest))
+            except SkipFile as exc:
+                warn(file.source, str(exc))
+                skipped[file.source] = {"reason": str(exc), "sha256": digest,
+                                        "size": file.size, "mtime_ns": file.mtime_ns}
+        report(IndexProgress("reading", done, len(files)))
+    if not texts:
+        raise QAError("no readable documents in the corpus folder")
+
+    segments = corpus_segments({s: doc.text for s, (_, doc) in texts.items()})
+    counter = default_token_counter()
+    old_chunks: dict[str, list[ChunkRecord]] = {}
+    for chunk in previous.chunks if previous else ():
+        old_chunks.setdefault(chunk.source, []).append(chunk)
+    next_id = int(previous.manifest.get("next_chunk_id", 0)) if previous else 0
+
+    documents: dict[str, StoredDocument] = {}
+    chunks: list[ChunkRecord] = []
+    fresh: list[ChunkRecord] = []
+    counts = Counter()
+    for source, (file, doc) in texts.items():
+        segments_hash = _digest(json.dumps(segments[source]))
+        old = old_docs.get(source)
+        counts["unchanged" if old and old.sha256 == doc.sha256 else "updated" if old else "added"] += 1
+        documents[source] = StoredDocument(source, doc.text, doc.sha256, doc.format, file.size,
+                                           file.mtime_ns, segments_hash, tuple(doc.page_starts))
+        if old and old.sha256 == doc.sha256 and old.segments_hash == segments_hash:
+            chunks.extend(old_chunks.get(source, ()))
+            continue
+        for span in chunk_segments(doc.text, segments[source], counter, MAX_CHUNK_TOKENS):
+            record = ChunkRecord(next_id, source, span.start, span.end,
+                                 _digest(doc.text[span.start:span.end]), span.sentences)
+            next_id += 1
+            chunks.append(record)
+            fresh.append(record)
+    removed_sources = set(old_docs) - set(documents)
+    keep_ids = {c.id for c in chunks}
+    dropped = [c.id for c in (previous.chunks if previous else ()) if c.id not in keep_ids]
+
+    vectors, embedded = _vectors_for(fresh, documents, previous, embedder, index_dir, report)
+    index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
+    report(IndexProgress("writing", 0, 1))
+    bm25, doc_freq = _bm25([documents[c.source].text[c.start:c.end] for c in chunks])
+    generation = store.next_generation(index_dir)
+    manifest = {
+        "schema": store.SCHEMA,
+        **expected,
+        "generation": generation,
+        "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "next_chunk_id": next_id,
+        "bm25": BM25_PARAMS,
+        "skipped": skipped,
+    }
+    seconds = time.perf_counter() - began
+    manifest["build_seconds"] = round(seconds, 3)
+    final = store.write_generation(index_dir, manifest, documents, chunks, index, bm25, doc_freq)
+    store.remove_leftovers(index_dir, keep=final)
+    store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
+    report(IndexProgress("writing", 1, 1))
+    return SyncReport(counts["added"], counts["updated"], len(removed_sources), counts["unchanged"],
+                      embedded, len(documents), len(chunks), time.perf_counter() - began,
+                      generation, {s: m["reason"] for s, m in skipped.items()})
+
+
+def _vectors_for(fresh, documents, previous, embedder, index_dir, report) -> tuple[np.ndarray, int]:
+    """Vectors for new chunks: reused by text hash where possible, embedded otherwise."""
+    dim = embedder.dimension
+    vectors = np.zeros((len(fresh), dim), dtype=np.float32)
+    reusable: dict[str, int] = {}
+    if previous is not None:
+        reusable = {c.hash: c.id for c in previous.chunks}
+    cache = store.EmbeddingCache(index_dir, embedder.name, dim)
+    cached = cache.load()
+    todo: dict[str, list[int]] = {}
+    for row, chunk in enumerate(fresh):
+        if chunk.hash in cached:
+            vectors[row] = cached[chunk.hash]
+        elif chunk.hash in reusable:
+            vectors[row] = previous.vectors.reconstruct(reusable[chunk.hash])
+        else:
+            todo.setdefault(chunk.hash, []).append(row)
+    if not todo:
+        return vectors, 0
+    keys = list(todo)
+    text_of = {c.hash: documents[c.source].text[c.start:c.end] for c in fresh}
+    # Longest first, so the progress bar slows down rather than stalling at the end.
+    keys.sort(key=lambda k: -len(text_of[k]))
+    report(IndexProgress("embedding", 0, len(keys)))
+    for first in range(0, len(keys), EMBED_BATCH):
+        batch = keys[first : first + EMBED_BATCH]
+        encoded = embedder.encode([text_of[k] for k in batch])
+        cache.append(batch, encoded)
+        for key, vector in zip(batch, encoded):
+            vectors[todo[key]] = vector
+        report(IndexProgress("embedding", min(first + EMBED_BATCH, len(keys)), len(keys)))
+    return vectors, len(keys)
+
+
+def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
+    import faiss
+
+    if previous is not None:
+        index = previous.vectors
+        if dropped_ids:
+            index.remove_ids(np.asarray(dropped_ids, dtype=np.int64))
+    else:
+        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    if fresh:
+        index.add_with_ids(vectors, np.asarray([c.id for c in fresh], dtype=np.int64))
+    return index
+
+
+def _bm25(chunk_texts: list[str]):
+    import bm25s
+
+    tokens = [terms(text) for text in chunk_texts]
+    doc_freq = Counter(term for doc in tokens for term in set(doc))
+    bm25 = bm25s.BM25(**BM25_PARAMS)
+    bm25.index(tokens, show_progress=False)
+    return bm25, dict(doc_freq)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,46 @@
+"""Words for BM25 and for lexical overlap: lower-cased, stop words dropped, Snowball-stemmed."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*", re.UNICODE)
+
+STOP_WORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had
+    has have having he her here hers herself him himself his how i if in into is it its itself just
+    me more most my myself no nor not now of off on once only or other our ours ourselves out over
+    own same she should so some such than that the their theirs them themselves then there these
+    they this those through to too under until up very was we were what when where which while who
+    whom why will with would you your yours yourself yourselves s t don also""".split()
+)
+
+
+@lru_cache(maxsize=1)
+def _stemmer():
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    return _stemmer().stemWord(word)
+
+
+def words(text: str) -> list[str]:
+    """Lower-cased words, possessives dropped ("Russia’s" -> "russia")."""
+    out = []
+    for match in _WORD.finditer(text.lower()):
+        word = match.group()
+        if word.endswith(("'s", "’s")):
+            word = word[:-2]
+        out.append(word)
+    return out
+
+
+def terms(text: str) -> list[str]:
+    """Stemmed content words of ``text``, in order, repeats kept."""
+    return [stem(w) for w in words(text) if w not in STOP_WORDS]

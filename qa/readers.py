@@ -1,0 +1,148 @@
+"""Turn one file into text. Offsets everywhere else index the text returned here.
+
+Plain text and Markdown are decoded (BOM, UTF-8, then cp1252 / latin-1) and their newlines
+translated the way Python's ``open()`` does, so ``open(path).read()[start:end]`` is the cited text
+for UTF-8 files. HTML and PDF are converted; ``qa show`` prints their extracted text.
+"""
+
+from __future__ import annotations
+
+import codecs
+import html
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown"}
+HTML_SUFFIXES = {".html": "html", ".htm": "html", ".xhtml": "html"}
+PDF_SUFFIXES = {".pdf": "pdf"}
+FORMATS = {**TEXT_SUFFIXES, **HTML_SUFFIXES, **PDF_SUFFIXES}
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+class SkipFile(Exception):
+    """This file cannot be indexed; the message says why, in a few words."""
+
+
+@dataclass(frozen=True)
+class Extracted:
+    text: str
+    format: str
+    encoding: str = "utf-8"
+    # Offset in ``text`` where each PDF page starts (page n starts at page_starts[n-1]).
+    page_starts: tuple[int, ...] = field(default=())
+
+
+def format_of(path: Path) -> str | None:
+    return FORMATS.get(path.suffix.lower())
+
+
+def read_document(path: Path) -> Extracted:
+    """Extract the text of ``path``; raise SkipFile with a short reason when it is unusable."""
+    kind = format_of(path)
+    if kind is None:
+        raise SkipFile("unsupported file type")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SkipFile(f"cannot read ({exc.strerror or exc})") from None
+    if not data.strip():
+        raise SkipFile("empty file")
+    if kind == "pdf":
+        result = _read_pdf(data)
+    elif kind == "html":
+        result = _read_html(data)
+    else:
+        text, encoding = decode_text(data)
+        result = Extracted(text, kind, encoding)
+    if not result.text.strip():
+        raise SkipFile("no text found")
+    return result
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Decode bytes of a text file, detecting the encoding; raise SkipFile for binary data."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return normalise_newlines(data.decode(encoding)), encoding
+            except UnicodeDecodeError:
+                raise SkipFile(f"invalid {encoding} text") from None
+    if b"\x00" in data:
+        raise SkipFile("binary file (contains NUL bytes)")
+    for encoding in ("utf-8", "cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if len(_CONTROL.findall(text)) > max(8, len(text) // 200):
+            raise SkipFile("binary file (control characters)")
+        return normalise_newlines(text), encoding
+    raise SkipFile("undecodable text")  # unreachable: latin-1 decodes any bytes
+
+
+def normalise_newlines(text: str) -> str:
+    """Translate CRLF and CR to LF, as Python's text mode does."""
+    if "\r" not in text:
+        return text
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_html(data: bytes) -> Extracted:
+    raw, encoding = _decode_markup(data)
+    import trafilatura  # heavy; only when a corpus has HTML
+
+    text = trafilatura.extract(
+        raw, include_comments=False, include_tables=True, include_links=False, favor_precision=True
+    )
+    if not text:
+        text = _strip_tags(raw)
+    return Extracted(normalise_newlines(text), "html", encoding)
+
+
+def _decode_markup(data: bytes) -> tuple[str, str]:
+    head = data[:2048].decode("ascii", "ignore")
+    declared = re.search(r"""charset=["']?([A-Za-z0-9_\-]+)""", head)
+    if declared:
+        try:
+            return data.decode(declared.group(1)), declared.group(1).lower()
+        except (LookupError, UnicodeDecodeError):
+            pass
+    return decode_text(data)
+
+
+def _strip_tags(raw: str) -> str:
+    raw = re.sub(r"(?is)<(script|style|nav|footer|header|noscript)\b.*?</\1>", " ", raw)
+    raw = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</h\d>|</li>", "\n", raw)
+    text = html.unescape(re.sub(r"<[^>]+>", " ", raw))
+    lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines())
+    return "\n\n".join(line for line in lines if line)
+
+
+def _read_pdf(data: bytes) -> Extracted:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [normalise_newlines(page.extract_text() or "").strip() for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SkipFile(f"unreadable PDF ({type(exc).__name__})") from None
+    starts, parts, offset = [], [], 0
+    for page in pages:
+        starts.append(offset)
+        parts.append(page)
+        offset += len(page) + 2
+    return Extracted("\n\n".join(parts), "pdf", "pdf", tuple(starts))

@@ -1,0 +1,80 @@
+"""The small frozen values the engine hands to its front ends."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk: ``text == document[start:end]``."""
+
+    source: str
+    start: int
+    end: int
+    text: str
+    score: float
+    line: int = 1
+    page: int | None = None
+    sentences: tuple[tuple[int, int], ...] = ()
+
+    def to_json(self) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k != "sentences"}
+        data["score"] = round(self.score, 4)
+        if self.page is None:
+            data.pop("page")
+        return data
+
+
+@dataclass(frozen=True)
+class Citation:
+    """``[n]`` in an answer: ``text == document[start:end]``, inside ``passage``."""
+
+    n: int
+    source: str
+    start: int
+    end: int
+    text: str
+    line: int
+    passage: Passage
+    page: int | None = None
+
+    def to_json(self) -> dict:
+        data = {"n": self.n, "source": self.source, "start": self.start, "end": self.end,
+                "text": self.text, "line": self.line,
+                "passage": {"start": self.passage.start, "end": self.passage.end}}
+        if self.page is not None:
+            data["page"] = self.page
+        return data
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    found: bool
+    text: str
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    confidence: float = 0.0
+    query: str = ""  # the question as searched, after follow-up resolution
+    timings: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "found": self.found,
+            "citations": [c.to_json() for c in self.citations],
+            "passages": [p.to_json() for p in self.passages],
+            "confidence": round(self.confidence, 4),
+            "query": self.query,
+            "timings_ms": {k: round(v * 1000, 2) for k, v in self.timings.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One exchange of a conversation, kept for follow-up questions."""
+
+    question: str
+    answer: Answer

@@ -1,0 +1,400 @@
+"""The index folder: generations on disk, an atomic switch, checksums and a lock.
+
+Layout of ``embeddings/``::
+
+    CURRENT             name of the live generation, replaced atomically (os.replace)
+    gen-000007/         one complete index
+        manifest.json   schema, model, chunking, generation, documents, checksums of the files
+        vectors.faiss   IndexIDMap2(IndexFlatIP), ids are stable chunk ids
+        chunks.json     chunk ids, sources, spans, sentence spans, text hashes (columnar)
+        documents.json  the extracted text of every document (what offsets index)
+        terms.json      document frequency of every BM25 term (for sentence scoring)
+        bm25/           bm25s arrays and vocabulary (npy + json, no pickle)
+    .lock               flock()ed by a build; the kernel releases it when the process dies
+    .build-*/           a generation being written; removed by the next build if abandoned
+    cache/              embeddings computed by an unfinished build, reused by the next one
+
+A reader only ever follows CURRENT to a finished generation, so killing a build at any moment
+leaves the previous index usable.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
+
+SCHEMA = 1
+CURRENT = "CURRENT"
+LOCK = ".lock"
+BUILD_PREFIX = ".build-"
+GEN_PREFIX = "gen-"
+
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    id: int
+    source: str
+    start: int
+    end: int
+    hash: str
+    sentences: tuple[Span, ...]
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    source: str
+    text: str
+    sha256: str
+    format: str
+    size: int
+    mtime_ns: int
+    segments_hash: str
+    page_starts: tuple[int, ...] = ()
+
+
+@dataclass
+class IndexSnapshot:
+    """One finished generation, loaded in memory."""
+
+    path: Path
+    manifest: dict
+    documents: dict[str, StoredDocument]
+    chunks: list[ChunkRecord]
+    vectors: object  # faiss.IndexIDMap2
+    bm25: object  # bm25s.BM25
+    doc_freq: dict[str, int]
+    row_of_id: dict[int, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.row_of_id = {chunk.id: row for row, chunk in enumerate(self.chunks)}
+
+    @property
+    def generation(self) -> int:
+        return int(self.manifest["generation"])
+
+    def chunk_text(self, chunk: ChunkRecord) -> str:
+        return self.documents[chunk.source].text[chunk.start : chunk.end]
+
+
+def generation_dir(index_dir: Path, generation: int) -> Path:
+    return index_dir / f"{GEN_PREFIX}{generation:06d}"
+
+
+def current_path(index_dir: Path) -> Path | None:
+    """The live generation folder, or None when no index was ever finished here."""
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexDamaged(f"index pointer {index_dir / CURRENT} is unreadable ({exc})") from None
+    if not name.startswith(GEN_PREFIX) or "/" in name:
+        raise IndexDamaged(f"index pointer {index_dir / CURRENT} is garbled")
+    return index_dir / name
+
+
+def current_path_safe(index_dir: Path) -> Path | None:
+    """Like current_path, but None instead of an error for a garbled pointer."""
+    try:
+        return current_path(index_dir)
+    except IndexDamaged:
+        return None
+
+
+def read_manifest(index_dir: Path) -> dict:
+    """The live manifest, checked for readability only (cheap; no checksums)."""
+    path = current_path(index_dir)
+    if path is None:
+        raise IndexMissing(f"no index in {index_dir}; run `qa index` first")
+    try:
+        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexDamaged(f"index {path} has no manifest") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise IndexDamaged(f"index manifest in {path} is damaged") from None
+
+
+def check_compatible(manifest: dict, expected: dict) -> None:
+    """Refuse an index built by another schema, model or chunking, saying what differs."""
+    if manifest.get("schema") != SCHEMA:
+        raise IndexIncompatible(
+            f"index schema {manifest.get('schema')} is not {SCHEMA}; run `qa index --rebuild`"
+        )
+    for key in ("model", "dimension", "chunking"):
+        if manifest.get(key) != expected[key]:
+            raise IndexIncompatible(
+                f"index was built with {key} {manifest.get(key)!r}, this qa uses {expected[key]!r}; "
+                "run `qa index --rebuild`"
+            )
+
+
+def load_snapshot(index_dir: Path, expected: dict, verify: bool = True) -> IndexSnapshot:
+    """Load the live generation, verifying every file against the manifest's checksums."""
+    import bm25s
+    import faiss
+
+    manifest = read_manifest(index_dir)
+    check_compatible(manifest, expected)
+    path = current_path(index_dir)
+    if verify:
+        for name, digest in manifest.get("files", {}).items():
+            if _sha256_of(path / name) != digest:
+                raise IndexDamaged(
+                    f"index file {path / name} is damaged or missing; run `qa index --rebuild`"
+                )
+    try:
+        chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
+        documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+        doc_freq = json.loads((path / "terms.json").read_text(encoding="utf-8"))
+        vectors = faiss.read_index(str(path / "vectors.faiss"))
+        bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
+    except Exception as exc:  # any parse failure of a checksummed file means damage
+        raise IndexDamaged(f"index in {path} cannot be read ({type(exc).__name__}); "
+                           "run `qa index --rebuild`") from None
+    documents = {
+        source: StoredDocument(
+            source=source,
+            text=documents_json[source],
+            sha256=meta["sha256"],
+            format=meta["format"],
+            size=meta["size"],
+            mtime_ns=meta["mtime_ns"],
+            segments_hash=meta["segments_hash"],
+            page_starts=tuple(meta.get("page_starts", ())),
+        )
+        for source, meta in manifest["documents"].items()
+    }
+    chunks = decode_chunks(chunks_json)
+    if vectors.ntotal != len(chunks):
+        raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
+    return IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq)
+
+
+def encode_chunks(chunks: list[ChunkRecord]) -> dict:
+    return {
+        "id": [c.id for c in chunks],
+        "source": [c.source for c in chunks],
+        "start": [c.start for c in chunks],
+        "end": [c.end for c in chunks],
+        "hash": [c.hash for c in chunks],
+        "sentences": [[x for span in c.sentences for x in span] for c in chunks],
+    }
+
+
+def decode_chunks(data: dict) -> list[ChunkRecord]:
+    return [
+        ChunkRecord(i, src, s, e, h, tuple(zip(flat[0::2], flat[1::2])))
+        for i, src, s, e, h, flat in zip(
+            data["id"], data["source"], data["start"], data["end"], data["hash"], data["sentences"]
+        )
+    ]
+
+
+def write_generation(
+    index_dir: Path,
+    manifest: dict,
+    documents: dict[str, StoredDocument],
+    chunks: list[ChunkRecord],
+    vectors,
+    bm25,
+    doc_freq: dict[str, int],
+) -> Path:
+    """Write a complete generation beside the live one, then switch CURRENT to it atomically."""
+    import faiss
+
+    generation = int(manifest["generation"])
+    build = index_dir / f"{BUILD_PREFIX}{generation:06d}-{os.getpid()}"
+    if build.exists():
+        shutil.rmtree(build)
+    build.mkdir(parents=True)
+    _write_json(build / "chunks.json", encode_chunks(chunks))
+    _write_json(build / "documents.json", {s: d.text for s, d in documents.items()})
+    _write_json(build / "terms.json", doc_freq)
+    faiss.write_index(vectors, str(build / "vectors.faiss"))
+    bm25.save(str(build / "bm25"), show_progress=False)
+    files = sorted(p for p in build.rglob("*") if p.is_file())
+    for file in files:
+        _fsync(file)
+    manifest = dict(manifest)
+    manifest["documents"] = {
+        s: {
+            "sha256": d.sha256,
+            "format": d.format,
+            "size": d.size,
+            "mtime_ns": d.mtime_ns,
+            "segments_hash": d.segments_hash,
+            "chunks": sum(1 for c in chunks if c.source == s),
+            **({"page_starts": list(d.page_starts)} if d.page_starts else {}),
+        }
+        for s, d in documents.items()
+    }
+    manifest["files"] = {p.relative_to(build).as_posix(): _sha256_of(p) for p in files}
+    _write_json(build / "manifest.json", manifest)
+    _fsync(build / "manifest.json")
+    final = generation_dir(index_dir, generation)
+    if final.exists():
+        shutil.rmtree(final)
+    os.rename(build, final)
+    _fsync_dir(index_dir)
+    pointer = index_dir / f"{CURRENT}.tmp-{os.getpid()}"
+    pointer.write_text(final.name + "\n", encoding="utf-8")
+    _fsync(pointer)
+    os.replace(pointer, index_dir / CURRENT)
+    _fsync_dir(index_dir)
+    return final
+
+
+def remove_leftovers(index_dir: Path, keep: Path | None) -> None:
+    """Delete abandoned builds and generations other than ``keep`` (call with the lock held)."""
+    if not index_dir.is_dir():
+        return
+    for entry in index_dir.iterdir():
+        abandoned = entry.name.startswith(BUILD_PREFIX) or entry.name.startswith(f"{CURRENT}.tmp")
+        old = entry.name.startswith(GEN_PREFIX) and (keep is None or entry.name != keep.name)
+        if abandoned or old:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def next_generation(index_dir: Path) -> int:
+    numbers = [0]
+    if index_dir.is_dir():
+        for entry in index_dir.iterdir():
+            for prefix in (GEN_PREFIX, BUILD_PREFIX):
+                if entry.name.startswith(prefix):
+                    digits = entry.name[len(prefix) :].split("-")[0]
+                    if digits.isdigit():
+                        numbers.append(int(digits))
+    return max(numbers) + 1
+
+
+def disk_size(path: Path) -> int:
+    if not path.exists():
+        return 0
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+class IndexLock:
+    """An exclusive flock on ``index/.lock``; released by the kernel if the holder dies."""
+
+    def __init__(self, index_dir: Path, wait: bool = True, on_wait=None, timeout: float | None = None):
+        self.path = index_dir / LOCK
+        self.wait = wait
+        self.on_wait = on_wait
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def __enter__(self) -> "IndexLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if not self.wait or (deadline is not None and time.monotonic() > deadline):
+                    os.close(fd)
+                    raise IndexBusy(f"another `qa index` is building {self.path.parent}") from None
+                if not told and self.on_wait:
+                    self.on_wait()
+                    told = True
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class EmbeddingCache:
+    """Append-only store of vectors embedded by a build, keyed by chunk-text hash.
+
+    Written batch by batch, so a build killed halfway does not have to embed those chunks again.
+    A torn last record (kill -9 mid-write) is ignored on reading.
+    """
+
+    def __init__(self, index_dir: Path, model: str, dimension: int):
+        self.folder = index_dir / "cache"
+        self.dimension = dimension
+        tag = hashlib.sha1(model.encode()).hexdigest()[:12]
+        self.keys_path = self.folder / f"{tag}.keys"
+        self.vectors_path = self.folder / f"{tag}.f32"
+
+    def load(self) -> dict[str, np.ndarray]:
+        """Vectors saved so far; a torn tail (kill -9 mid-write) is cut off so appends line up."""
+        try:
+            keys = [k for k in self.keys_path.read_text(encoding="ascii").split("\n") if len(k) == 40]
+            raw = self.vectors_path.read_bytes()
+        except (OSError, UnicodeDecodeError):
+            self.clear()
+            return {}
+        record = 4 * self.dimension
+        count = min(len(keys), len(raw) // record)
+        vectors = np.frombuffer(raw[: count * record], dtype=np.float32).reshape(count, self.dimension)
+        with open(self.vectors_path, "r+b") as handle:
+            handle.truncate(count * record)
+        self.keys_path.write_text("".join(f"{k}\n" for k in keys[:count]), encoding="ascii")
+        return {keys[i]: vectors[i] for i in range(count)}
+
+    def append(self, keys: list[str], vectors: np.ndarray) -> None:
+        """Vectors first, then keys: a key is only ever written after its vector."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.vectors_path, "ab") as handle:
+            handle.write(np.ascontiguousarray(vectors, dtype=np.float32).tobytes())
+        with open(self.keys_path, "a", encoding="ascii") as handle:
+            handle.write("".join(f"{k}\n" for k in keys))
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def _sha256_of(path: Path) -> str | None:
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        _fsync(path)
+    except OSError:
+        pass

@@ -1,0 +1,76 @@
+"""Shared fixtures: a fake deterministic embedder for fast tests, the real model for the rest."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = ROOT / "seeds"
+
+
+class FakeEmbedder:
+    """Bag of hashed words: deterministic, instant, and similar texts get similar vectors."""
+
+    name = "fake-hashed-words"
+    dimension = 64
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.texts_encoded = 0
+
+    def load(self) -> None:
+        pass
+
+    def encode(self, texts, batch_size: int = 32) -> np.ndarray:
+        self.calls += 1
+        self.texts_encoded += len(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                digest = hashlib.md5(word.encode()).digest()
+                out[row, digest[0] % self.dimension] += 1.0 if digest[1] % 2 else -1.0
+            out[row, -1] += 0.01  # never a zero vector
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def seeds_copy(tmp_path: Path) -> Path:
+    """A writable copy of the seed corpus."""
+    target = tmp_path / "corpus"
+    shutil.copytree(SEEDS, target)
+    for path in target.rglob("*"):
+        path.chmod(0o644 if path.is_file() else 0o755)
+    return target
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The bundled all-MiniLM-L6-v2, loaded once for the whole test session."""
+    from qa.embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.load()
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def seeds_engine(tmp_path_factory, real_embedder):
+    """An engine over the seeds with a real index built once per session (read-only use)."""
+    from qa.engine import Engine
+
+    index = tmp_path_factory.mktemp("seeds-index")
+    engine = Engine(SEEDS, index, real_embedder)
+    engine.sync()
+    return engine
