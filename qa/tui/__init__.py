@@ -1,0 +1,1 @@
+"""The Textual chat app: ``qa`` or ``qa chat``. Only this package imports Textual."""

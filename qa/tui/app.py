@@ -1,0 +1,66 @@
+"""The chat app: ``qa`` or ``qa chat``. Screens and widgets live in their own modules.
+
+Nothing here imports torch or the model: the first frame is drawn at once, and the chat screen
+loads the index and the model in a worker thread.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from qa.engine import Engine
+from qa.tui.commands import ChatCommands
+from qa.tui.screens.chat import ChatScreen
+from qa.tui.screens.document import DocumentScreen
+from qa.tui.screens.help import HelpScreen
+from qa.tui.widgets.question_input import QuestionInput
+from qa.tui.widgets.transcript import Transcript
+
+
+class QAApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "qa"
+    COMMANDS = App.COMMANDS | {ChatCommands}
+    BINDINGS = [
+        Binding("f1", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, engine: Engine, export_dir: Path | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.export_dir = export_dir
+        self.sub_title = f"documents: {Path(engine.corpus).name or engine.corpus}"
+
+    def get_default_screen(self) -> ChatScreen:
+        return ChatScreen(self.engine, self.export_dir)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen([
+                ("App", self.BINDINGS + [Binding("ctrl+p", "command_palette", "Command palette")]),
+                ("Chat", ChatScreen.BINDINGS),
+                ("Question box", QuestionInput.BINDINGS),
+                ("Transcript", Transcript.BINDINGS),
+                ("Sources", [Binding("up,down", "cursor", "Choose a source")]),
+                ("Document", DocumentScreen.BINDINGS),
+            ]))
+
+
+def create_app(engine: Engine, export_dir: Path | None = None) -> QAApp:
+    """The app over an engine you made: the real one, or one with a test embedder."""
+    return QAApp(engine, export_dir)
+
+
+def run(corpus: str | None = None, index: str | None = None) -> int:
+    """Open the chat app on ``corpus`` with its index in ``index``; the exit status."""
+    from qa.errors import QAError
+
+    engine = Engine.open(corpus, index)
+    if not engine.corpus.is_dir():
+        raise QAError(f"no corpus folder at {engine.corpus}")
+    create_app(engine).run()
+    return 0

@@ -1,0 +1,71 @@
+"""What the workers report back to the UI thread: small, past-tense messages."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from qa.results import Answer
+from qa.indexer import IndexProgress, SyncReport
+
+
+class EngineReady(Message):
+    """The index and the model are loaded; questions can be answered."""
+
+    def __init__(self, documents: int, chunks: int) -> None:
+        super().__init__()
+        self.documents = documents
+        self.chunks = chunks
+
+
+
+class CorpusChanged(Message):
+    """Files were added, edited or deleted since the index was built."""
+
+    def __init__(self, files: list[str]) -> None:
+        super().__init__()
+        self.files = files
+
+
+class IndexStarted(Message):
+    """An index build began (``startup`` when the index was missing)."""
+
+    def __init__(self, startup: bool) -> None:
+        super().__init__()
+        self.startup = startup
+
+
+class IndexProgressed(Message):
+    def __init__(self, progress: IndexProgress) -> None:
+        super().__init__()
+        self.progress = progress
+
+
+class IndexWaited(Message):
+    """Another process holds the index lock; the build waits for it."""
+
+
+class IndexSynced(Message):
+    def __init__(self, report: SyncReport, startup: bool, warnings: list[str]) -> None:
+        super().__init__()
+        self.report = report
+        self.startup = startup
+        self.warnings = warnings
+
+
+class AnswerReady(Message):
+    """The answer to the question with this ``key`` (the transcript entry waiting for it)."""
+
+    def __init__(self, key: int, answer: Answer) -> None:
+        super().__init__()
+        self.key = key
+        self.answer = answer
+
+
+def user_message(error: BaseException) -> str:
+    """One sentence for the user: a QAError already is one; anything else is named briefly."""
+    from qa.errors import QAError
+
+    if isinstance(error, QAError):
+        return str(error)
+    detail = " ".join(str(error).split()) or "no details"
+    return f"Unexpected {type(error).__name__}: {detail}"

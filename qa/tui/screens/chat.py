@@ -1,0 +1,328 @@
+"""The main screen: transcript, sources, status line and question box, plus the workers."""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from datetime import datetime
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, ListView, Static
+from textual.worker import Worker, WorkerState
+
+from qa.engine import Conversation, Engine
+from qa.tui.export import conversation_markdown
+from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexProgressed,
+                             IndexStarted, IndexSynced, IndexWaited, user_message)
+from qa.tui.screens.dialogs import ErrorDialog, ExportDialog
+from qa.tui.screens.document import DocumentScreen
+from qa.tui.widgets.citations import CitationItem, CitationsPanel
+from qa.tui.widgets.question_input import QuestionInput
+from qa.tui.widgets.status import StatusBar
+from qa.tui.widgets.transcript import Transcript
+
+
+def sync_summary(report) -> str:
+    """The counts a user cares about (no timings, so the screen is the same on every run)."""
+    return (f"{report.added} added, {report.updated} updated, {report.removed} removed · "
+            f"{report.documents} documents, {report.chunks} chunks")
+
+
+class ChatScreen(Screen):
+    BINDINGS = [
+        Binding("ctrl+o", "open_citation", "Open source"),
+        Binding("ctrl+n", "new_conversation", "New chat"),
+        Binding("ctrl+r", "rebuild", "Rebuild index"),
+        Binding("ctrl+s", "export", "Export"),
+        Binding("escape", "focus_question", "Question box", show=False),
+    ]
+
+    def __init__(self, engine: Engine, export_dir: Path | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.export_dir = export_dir or Path.cwd()
+        self.conversation = Conversation(engine)
+        self.ready = False          # the index and the model are loaded
+        self.failed = False         # they could not be: nothing can be answered
+        self.indexing = False
+        self.answering: int | None = None
+        self.counts = (0, 0)
+        self.waiting: deque[tuple[int, str]] = deque()
+        self._keys = itertools.count(1)
+        self._workers: dict[Worker, int] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main"):
+            yield Transcript(id="transcript")
+            with Vertical(id="sources") as sources:
+                sources.border_title = "Sources"
+                yield Static(Text("Ask a question; the sources of the answer appear here."),
+                             id="sources-hint")
+                yield CitationsPanel(id="citations")
+        yield StatusBar(id="status-bar")
+        yield QuestionInput(placeholder="Ask a question about the documents and press Enter",
+                            id="question")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(StatusBar).set_status("Loading the model…", busy=True)
+        self.query_one("#question").focus()
+        # Start the slow work once the first frame is on screen.
+        self.call_after_refresh(self.prepare)
+
+    # -- workers (threads; they only post messages) ----------------------------------------
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def prepare(self) -> None:
+        """Build the index if it is missing, note changed files, then load index and model."""
+        engine = self.engine
+        if not engine.index_exists():
+            self._sync(startup=True)
+        else:
+            changed = engine.changed_files()
+            if changed:
+                self.post_message(CorpusChanged(changed))
+        engine.load()
+        stats = engine.stats()
+        self.post_message(EngineReady(stats["documents"], stats["chunks"]))
+
+    @work(thread=True, exclusive=True, group="index", exit_on_error=False)
+    def rebuild_index(self) -> None:
+        self._sync(startup=False)
+
+    def _sync(self, startup: bool) -> None:
+        warnings: list[str] = []
+        self.post_message(IndexStarted(startup))
+        report = self.engine.sync(
+            progress=lambda p: self.post_message(IndexProgressed(p)),
+            warn=lambda source, reason: warnings.append(f"skipped {source}: {reason}"),
+            on_wait=lambda: self.post_message(IndexWaited()),
+        )
+        self.post_message(IndexSynced(report, startup, warnings))
+
+    @work(thread=True, group="answer", exit_on_error=False)
+    def answer(self, conversation: Conversation, key: int, question: str) -> None:
+        self.post_message(AnswerReady(key, conversation.ask(question)))
+
+    # -- questions --------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#question")
+    def ask(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        box = self.query_one(QuestionInput)
+        box.remember(question)
+        box.value = ""
+        key = next(self._keys)
+        self.query_one(Transcript).add_exchange(question, key, self._pending_text())
+        self.waiting.append((key, question))
+        self._next_question()
+
+    def _pending_text(self) -> str:
+        if self.failed:
+            return "Cannot answer: the index could not be loaded."
+        if not self.ready:
+            return "Waiting for the model to load; this question will be answered then…"
+        if self.indexing:
+            return "Waiting for the index rebuild to finish…"
+        return "Waiting for the previous answer…"
+
+    def _next_question(self) -> None:
+        """Answer the oldest waiting question if the engine is free."""
+        if not self.ready or self.indexing or self.answering is not None or not self.waiting:
+            return
+        key, question = self.waiting.popleft()
+        entry = self.query_one(Transcript).entry(key)
+        if entry is not None:
+            entry.set_pending("Searching the documents…")
+        self.answering = key
+        self.query_one(StatusBar).set_status("Answering…", busy=True)
+        self._workers[self.answer(self.conversation, key, question)] = key
+
+    def on_answer_ready(self, message: AnswerReady) -> None:
+        self.answering = None
+        transcript = self.query_one(Transcript)
+        entry = transcript.entry(message.key)
+        if entry is not None:
+            entry.set_answer(message.answer)
+            transcript.select(entry)
+            transcript.scroll_end(animate=False)
+        self._set_idle_status()
+        self._next_question()
+
+    @on(Transcript.AnswerSelected)
+    def show_sources(self, event: Transcript.AnswerSelected) -> None:
+        answer = event.entry.answer
+        citations = answer.citations if answer else ()
+        hint = self.query_one("#sources-hint", Static)
+        hint.display = not citations
+        if answer is not None and not citations:
+            hint.update(Text("Not in the documents: no sources for this answer."))
+        self.query_one(CitationsPanel).show(citations)
+
+    @on(ListView.Selected, "#citations")
+    def open_selected(self, event: ListView.Selected) -> None:
+        if isinstance(event.item, CitationItem):
+            self.open_document(event.item.citation)
+
+    def open_document(self, citation) -> None:
+        try:
+            text = self.engine.document_text(citation.source)
+        except Exception as exc:  # an index rebuilt without that file, for one
+            self.notify(user_message(exc), title="Cannot open the source", severity="error",
+                        markup=False)
+            return
+        self.app.push_screen(DocumentScreen(citation, text))
+
+    # -- the engine's state -----------------------------------------------------------------
+
+    def on_engine_ready(self, message: EngineReady) -> None:
+        self.ready = True
+        self.counts = (message.documents, message.chunks)
+        self._set_idle_status()
+        self._next_question()
+
+    def _set_idle_status(self) -> None:
+        if self.indexing or not self.ready:
+            return
+        documents, chunks = self.counts
+        self.query_one(StatusBar).set_status(
+            f"Ready · {documents} documents, {chunks} passages indexed · F1 for help")
+
+    def on_corpus_changed(self, message: CorpusChanged) -> None:
+        files = message.files
+        names = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        self.notify(f"{len(files)} file(s) changed since the index was built ({names}). "
+                    "Press ctrl+r to rebuild; answers come from the existing index until then.",
+                    title="The documents changed", severity="warning", timeout=12, markup=False)
+
+    def on_index_started(self, message: IndexStarted) -> None:
+        self.indexing = True
+        what = "Building the index (none yet)…" if message.startup else "Rebuilding the index…"
+        self.query_one(StatusBar).set_status(what, busy=True)
+        self.query_one(StatusBar).show_progress(None)
+
+    def on_index_progressed(self, message: IndexProgressed) -> None:
+        self.query_one(StatusBar).show_progress(message.progress)
+
+    def on_index_waited(self, message: IndexWaited) -> None:
+        self.query_one(StatusBar).set_status(
+            "Waiting for another qa process to finish indexing…", busy=True)
+
+    def on_index_synced(self, message: IndexSynced) -> None:
+        self.indexing = False
+        status = self.query_one(StatusBar)
+        status.hide_progress()
+        summary = sync_summary(message.report)
+        self.counts = (message.report.documents, message.report.chunks)
+        if message.startup:
+            status.set_status(f"Index built: {summary}. Loading the model…", busy=True)
+        else:
+            self.query_one(Transcript).add_note(f"Index rebuilt: {summary}.")
+            status.set_status(f"Index rebuilt: {summary}.")
+        self.notify(summary, title="Index built" if message.startup else "Index rebuilt",
+                    markup=False)
+        for warning in message.warnings[:5]:
+            self.notify(warning, severity="warning", markup=False)
+        self._next_question()
+
+    # -- failures: every worker error lands here --------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        worker = event.worker
+        error = user_message(worker.error)
+        if worker.group == "answer":
+            key = self._workers.pop(worker, None)
+            self.answering = None
+            entry = self.query_one(Transcript).entry(key) if key is not None else None
+            if entry is not None:
+                entry.set_failed(f"Could not answer: {error}")
+            self.notify(error, title="Could not answer", severity="error", markup=False)
+            self._set_idle_status()
+            self._next_question()
+        elif worker.group == "index":
+            self.indexing = False
+            self.query_one(StatusBar).hide_progress()
+            self.query_one(StatusBar).set_status(f"Rebuild failed: {error}")
+            self.notify(error, title="Rebuild failed", severity="error", markup=False)
+            self._next_question()
+        else:
+            self.failed = True
+            self.indexing = False
+            self.query_one(StatusBar).hide_progress()
+            self.query_one(StatusBar).set_status(f"Cannot answer: {error}")
+            for key, _ in self.waiting:
+                entry = self.query_one(Transcript).entry(key)
+                if entry is not None:
+                    entry.set_failed(f"Cannot answer: {error}")
+            self.waiting.clear()
+            self.app.push_screen(ErrorDialog("The index could not be loaded", error))
+
+    # -- actions ----------------------------------------------------------------------------
+
+    def action_focus_question(self) -> None:
+        self.query_one("#question").focus()
+
+    def action_open_citation(self) -> None:
+        panel = self.query_one(CitationsPanel)
+        if panel.current is None:
+            self.notify("No source to open yet: ask a question first.", severity="warning")
+            return
+        self.open_document(panel.current)
+
+    def action_new_conversation(self) -> None:
+        self.conversation = Conversation(self.engine)
+        transcript = self.query_one(Transcript)
+        transcript.clear()
+        self.query_one(CitationsPanel).show(())
+        hint = self.query_one("#sources-hint", Static)
+        hint.update(Text("Ask a question; the sources of the answer appear here."))
+        hint.display = True
+        # Questions still waiting belonged to the old conversation.
+        self.waiting.clear()
+        transcript.add_note("New conversation.")
+        self.query_one("#question").focus()
+
+    def action_rebuild(self) -> None:
+        if self.indexing:
+            self.notify("The index is already being built.", severity="warning")
+            return
+        if self.failed:
+            self.failed = False
+            self.ready = False
+            self.prepare()  # the first load failed: rebuilding is the way out
+            return
+        self.rebuild_index()
+
+    def action_export(self) -> None:
+        if not self.conversation.turns:
+            self.notify("Nothing to export yet: ask a question first.", severity="warning")
+            return
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        default = self.export_dir / f"qa-conversation-{stamp}.md"
+        self.app.push_screen(ExportDialog(str(default)), self.export_to)
+
+    def export_to(self, path: str | None) -> None:
+        if not path:
+            return
+        target = Path(path).expanduser()
+        try:
+            markdown = conversation_markdown(self.conversation.turns, str(self.engine.corpus),
+                                             datetime.now().strftime("%Y-%m-%d %H:%M"))
+            target.write_text(markdown, encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed",
+                        severity="error", markup=False)
+            return
+        self.notify(f"Saved {len(self.conversation.turns)} question(s) to {target}",
+                    title="Exported", markup=False)

@@ -1,0 +1,63 @@
+"""Small modal dialogs: a one-sentence error, and where to export the conversation."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ErrorDialog(ModalScreen[None]):
+    """A failure the user must see before going on: one sentence, then OK."""
+
+    BINDINGS = [Binding("escape,enter", "app.pop_screen", "Close")]
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error-dialog", classes="dialog") as dialog:
+            dialog.border_title = self.title_text
+            yield Static(Text(self.message), id="error-message")
+            with Horizontal(classes="buttons"):
+                yield Button("OK", variant="primary", id="ok")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss()
+
+
+class ExportDialog(ModalScreen[str | None]):
+    """Asks for the Markdown file to write; dismisses with the path, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default_path: str) -> None:
+        super().__init__()
+        self.default_path = default_path
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="export-dialog", classes="dialog") as dialog:
+            dialog.border_title = "Export the conversation to Markdown"
+            yield Label("File:")
+            yield Input(self.default_path, id="export-path", select_on_focus=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Export", variant="primary", id="export")
+                yield Button("Cancel", id="cancel")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.dismiss(event.value.strip() or None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "export":
+            self.dismiss(self.query_one(Input).value.strip() or None)
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

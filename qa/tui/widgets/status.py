@@ -1,0 +1,45 @@
+"""One line above the input: what the app is doing, and a progress bar while indexing."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import ProgressBar, Static
+
+from qa.indexer import IndexProgress
+
+UNITS = {"reading": "files", "embedding": "chunks", "writing": "steps"}
+
+
+class StatusBar(Horizontal):
+    def compose(self) -> ComposeResult:
+        yield Static(id="status-text")
+        yield ProgressBar(id="progress", show_eta=False)
+        yield Static(id="progress-counts")
+
+    def on_mount(self) -> None:
+        self.set_class(False, "-indexing")
+
+    def set_status(self, text: str, busy: bool = False) -> None:
+        self.query_one("#status-text", Static).update(Text(text))
+        self.set_class(busy, "-busy")
+
+    @property
+    def status(self) -> str:
+        return str(self.query_one("#status-text", Static).content)
+
+    def show_progress(self, progress: IndexProgress | None) -> None:
+        self.add_class("-indexing")
+        bar = self.query_one(ProgressBar)
+        counts = self.query_one("#progress-counts", Static)
+        if progress is None or progress.total <= 0:
+            bar.update(total=1, progress=0)  # not indeterminate: its animation never settles
+            counts.update("")
+            return
+        bar.update(total=progress.total, progress=progress.done)
+        unit = UNITS.get(progress.phase, "")
+        counts.update(Text(f"{progress.phase} {progress.done}/{progress.total} {unit}".rstrip()))
+
+    def hide_progress(self) -> None:
+        self.remove_class("-indexing")
