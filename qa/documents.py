@@ -54,11 +54,25 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                 _warn(warn, path.relative_to(root).as_posix(), f"cannot read ({exc.strerror})")
                 continue
             source = path.relative_to(root).as_posix()
+            if not _encodable(source):
+                # Undecodable bytes in a name: it could not be stored in the index or typed back.
+                _warn(warn, source.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+                      "file name is not valid UTF-8")
+                continue
             if stat.st_size > max_bytes:
-                _warn(warn, source, f"larger than {max_bytes // (1024 * 1024)} MB, skipped")
+                _warn(warn, source, f"larger than the {max_bytes / (1024 * 1024):g} MB limit "
+                      "(--max-file-mb)")
                 continue
             found.append(CorpusFile(path, source, stat.st_size, stat.st_mtime_ns))
     return found
+
+
+def _encodable(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -98,11 +98,15 @@ def normalise_newlines(text: str) -> str:
 
 def _read_html(data: bytes) -> Extracted:
     raw, encoding = _decode_markup(data)
-    import trafilatura  # heavy; only when a corpus has HTML
+    try:
+        import trafilatura  # heavy; only when a corpus has HTML
 
-    text = trafilatura.extract(
-        raw, include_comments=False, include_tables=True, include_links=False, favor_precision=True
-    )
+        text = trafilatura.extract(
+            raw, include_comments=False, include_tables=True, include_links=False,
+            favor_precision=True,
+        )
+    except Exception:  # odd markup must not stop a build: fall back to the plain tag stripper
+        text = None
     if not text:
         text = _strip_tags(raw)
     return Extracted(normalise_newlines(text), "html", encoding)
@@ -120,7 +124,7 @@ def _decode_markup(data: bytes) -> tuple[str, str]:
 
 
 def _strip_tags(raw: str) -> str:
-    raw = re.sub(r"(?is)<(script|style|nav|footer|header|noscript)\b.*?</\1>", " ", raw)
+    raw = re.sub(r"(?is)<(script|style|nav|footer|header|noscript|aside|form|button|template|svg)\b.*?</\1>", " ", raw)
     raw = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</h\d>|</li>", "\n", raw)
     text = html.unescape(re.sub(r"<[^>]+>", " ", raw))
     lines = (re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines())
@@ -137,7 +141,7 @@ def _read_pdf(data: bytes) -> Extracted:
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [normalise_newlines(page.extract_text() or "").strip() for page in reader.pages]
+        pages = [unwrap_lines(normalise_newlines(page.extract_text() or "")) for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SkipFile(f"unreadable PDF ({type(exc).__name__})") from None
     starts, parts, offset = [], [], 0
@@ -146,3 +150,42 @@ def _read_pdf(data: bytes) -> Extracted:
         parts.append(page)
         offset += len(page) + 2
     return Extracted("\n\n".join(parts), "pdf", "pdf", tuple(starts))
+
+
+_LINE_END = re.compile(r"""[.!?:;…。！？]['"’”»)\]]*$""")
+
+
+def unwrap_lines(page: str, wrapped_ratio: float = 0.7) -> str:
+    """Join the printed lines a PDF page wrapped its paragraphs into, one paragraph per line.
+
+    PDF text comes one printed line at a time. Left as is, a sentence broken across lines would be
+    cut in two, and its short pieces taken for headings by the boilerplate rules. A line is joined
+    to the next when it is nearly as long as the page's full lines (it was wrapped, not ended) and
+    does not end a sentence; headings, short last lines and blank lines end a paragraph.
+    """
+    lines = [" ".join(line.split()) for line in page.split("\n")]
+    lengths = sorted(len(line) for line in lines if line)
+    if not lengths:
+        return ""
+    full = lengths[(len(lengths) - 1) * 9 // 10]  # about the column width, robust to one long line
+    paragraphs: list[str] = []
+    current = ""
+    for line in lines:
+        if not line:
+            if current:
+                paragraphs.append(current)
+            current = ""
+            continue
+        if not current:
+            current = line
+        elif current.endswith("-") and current[-2:-1].isalpha() and line[:1].islower():
+            current += line  # a word hyphenated across lines: keep the hyphen, drop the break
+        else:
+            current += " " + line
+        hyphenated = line.endswith("-") and line[-2:-1].isalpha()
+        if (len(line) < wrapped_ratio * full and not hyphenated) or _LINE_END.search(line):
+            paragraphs.append(current)
+            current = ""
+    if current:
+        paragraphs.append(current)
+    return "\n".join(paragraphs)
