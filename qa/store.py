@@ -351,7 +351,10 @@ class EmbeddingCache:
             keys = [k for k in self.keys_path.read_text(encoding="ascii").split("\n") if len(k) == 40]
             raw = self.vectors_path.read_bytes()
         except (OSError, UnicodeDecodeError):
-            self.clear()
+            # Missing or unreadable: start this model's cache afresh (keys and vectors together,
+            # so later appends line up), leaving other models' caches alone.
+            self.keys_path.unlink(missing_ok=True)
+            self.vectors_path.unlink(missing_ok=True)
             return {}
         record = 4 * self.dimension
         count = min(len(keys), len(raw) // record)
