@@ -1,0 +1,334 @@
+"""The chat app driven through Pilot: ask, open a source, rebuild, wait for the model, markup."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import SEEDS, FakeEmbedder
+
+from qa.engine import Engine
+from qa.errors import QAError
+from qa.tui.app import create_app
+from qa.tui.screens.chat import ChatScreen
+from qa.tui.screens.dialogs import ErrorDialog, ExportDialog
+from qa.tui.screens.document import DocumentScreen
+from qa.tui.screens.help import HelpScreen
+from qa.tui.widgets.citations import CitationItem, CitationsPanel
+from qa.tui.widgets.question_input import QuestionInput
+from qa.tui.widgets.status import StatusBar
+from qa.tui.widgets.transcript import AnswerEntry, QuestionEntry, Transcript
+
+SIZE = (120, 40)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+class GatedEmbedder(FakeEmbedder):
+    """A fake model whose load waits until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def load(self) -> None:
+        assert self.gate.wait(30), "the test never opened the gate"
+
+
+class BrokenEmbedder(FakeEmbedder):
+    def load(self) -> None:
+        raise QAError("the model files are missing; reinstall qa")
+
+
+async def settle(pilot, rounds: int = 100) -> None:
+    """Until no worker runs and the messages they posted are handled."""
+    app = pilot.app
+    for _ in range(rounds):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if not any(w.is_running for w in app.workers):
+            await pilot.pause()
+            if not any(w.is_running for w in app.workers):
+                return
+
+
+async def until(pilot, condition, rounds: int = 400) -> None:
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("the app never reached the expected state")
+
+
+async def ask(pilot, question: str) -> AnswerEntry:
+    box = pilot.app.screen.query_one(QuestionInput)
+    box.focus()
+    box.value = question
+    await pilot.press("enter")
+    await settle(pilot)
+    return pilot.app.screen.query(AnswerEntry).last()
+
+
+def painted(app) -> str:
+    """The characters on screen, in order (from the SVG screenshot)."""
+    svg = app.export_screenshot()
+    parts = re.findall(r"<text[^>]*>(.*?)</text>", svg, flags=re.S)
+    return html.unescape("".join(parts)).replace("\xa0", " ")
+
+
+def record_notifications(app) -> list[str]:
+    seen: list[str] = []
+    original = app.notify
+
+    def notify(message, **kwargs):
+        seen.append(str(message))
+        return original(message, **kwargs)
+
+    app.notify = notify
+    return seen
+
+
+@pytest.fixture
+def fake_engine(seeds_copy, tmp_path) -> Engine:
+    return Engine(seeds_copy, tmp_path / "index", FakeEmbedder())
+
+
+# -- the real model -------------------------------------------------------------------------
+
+
+@pytest.mark.model
+async def test_ask_shows_an_answer_with_citation_markers(seeds_engine):
+    app = create_app(seeds_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        entry = await ask(pilot, "What did Grushko demand?")
+        assert entry.answer is not None and entry.answer.found
+        rendered = entry.render()
+        assert "[1]" in rendered.plain
+        marker_at = rendered.plain.index("[1]")
+        assert any(span.start <= marker_at < span.end and span.style for span in rendered.spans)
+        assert "[1]" in painted(app)
+        panel = app.screen.query_one(CitationsPanel)
+        items = list(panel.query(CitationItem))
+        assert [item.citation.n for item in items] == [c.n for c in entry.answer.citations]
+        assert "Grushko" in items[0].citation.text
+
+
+@pytest.mark.model
+async def test_opening_a_citation_shows_the_document_at_the_highlighted_span(seeds_engine):
+    app = create_app(seeds_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        entry = await ask(pilot, "What did Grushko demand?")
+        citation = entry.answer.citations[0]
+        app.screen.query_one(CitationsPanel).focus()
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DocumentScreen)
+        await pilot.pause()
+        document = seeds_engine.document_text(citation.source)
+        assert screen.highlighted == citation.text == document[citation.start:citation.end]
+        body = screen.query_one("#document-body")
+        cited = screen.query_one("#document-cited")
+        assert body.scroll_y > 0  # the cited line is far down the article
+        assert cited.region.overlaps(body.region)  # scrolled into view
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+
+
+# -- the fake model -------------------------------------------------------------------------
+
+
+async def test_rebuild_after_adding_a_file_shows_progress_then_the_summary(fake_engine, seeds_copy):
+    app = create_app(fake_engine)
+    gate = threading.Event()
+    sync = fake_engine.sync
+
+    def paused_sync(progress=None, **kwargs):
+        def report(p):
+            progress(p)
+            if p.phase == "embedding" and p.done == 0:
+                assert gate.wait(30)
+        return sync(progress=report, **kwargs)
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "What did Grushko demand?")
+        (seeds_copy / "new_article.txt").write_text(
+            "Zanzibar accord.\n\nThe Zanzibar accord on fisheries was signed by minister Okonkwo "
+            "in Lisbon on Tuesday.\n", encoding="utf-8")
+        fake_engine.sync = paused_sync
+        await pilot.press("ctrl+r")
+        status = app.screen.query_one(StatusBar)
+        await until(pilot, lambda: "embedding" in str(status.query_one("#progress-counts").content))
+        assert status.has_class("-indexing")
+        assert status.query_one("#progress").display
+        assert "Rebuilding" in status.status
+        gate.set()
+        await settle(pilot)
+        assert not status.has_class("-indexing")
+        assert "1 added, 0 updated, 0 removed" in status.status
+        transcript = app.screen.query_one(Transcript)
+        assert transcript.query(QuestionEntry).first().question == "What did Grushko demand?"
+        entry = await ask(pilot, "Who signed the Zanzibar accord on fisheries?")
+        sources = {c.source for c in entry.answer.citations} | {p.source for p in entry.answer.passages}
+        assert "new_article.txt" in sources
+
+
+async def test_rebuild_from_the_command_palette(fake_engine, seeds_copy):
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        (seeds_copy / "000_5d4c552fcafd00ce.txt").unlink()
+        await pilot.press("ctrl+p")
+        await pilot.press(*"rebuild")
+        await until(pilot, lambda: "Rebuild the index" in painted(app))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "0 added, 0 updated, 1 removed" in app.screen.query_one(StatusBar).status
+
+
+async def test_a_question_asked_while_the_model_loads_is_answered_when_it_is_ready(seeds_copy, tmp_path):
+    embedder = GatedEmbedder()
+    engine = Engine(seeds_copy, tmp_path / "index", embedder)
+    engine.sync()
+    app = create_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        status = app.screen.query_one(StatusBar)
+        assert "Loading the model" in status.status
+        box = app.screen.query_one(QuestionInput)
+        assert box.has_focus
+        await pilot.press(*"What did Grushko demand?", "enter")
+        await pilot.pause()
+        entry = app.screen.query_one(AnswerEntry)
+        assert entry.answer is None and "model" in entry.pending
+        embedder.gate.set()
+        await settle(pilot)
+        assert entry.answer is not None
+        assert entry.answer.question == "What did Grushko demand?"
+        assert "Ready" in status.status
+
+
+async def test_markup_in_documents_and_file_names_is_shown_literally(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "001_c078bb18e931b7c1.txt", corpus / "news.txt")
+    tricky = "[bold]notes[red].txt"
+    (corpus / tricky).write_text(
+        "Office notes.\n\nThe vault password is [bold]swordfish[/bold] and the vault manual is at "
+        "[link=https://example.com]manual[/link] for everyone.\n", encoding="utf-8")
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    app = create_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        entry = await ask(pilot, "What is the vault password?")
+        shown = entry.render().plain
+        assert "[bold]swordfish[/bold]" in shown
+        assert tricky in shown
+        screen = painted(app)
+        assert "[bold]swordfish[/bold]" in screen
+        assert tricky in screen
+        cited = [c for c in entry.answer.citations if c.source == tricky]
+        assert cited, "the fake model should find the vault sentence"
+        # The viewer shows the tags too.
+        app.screen.query_one(CitationsPanel).focus()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, DocumentScreen)
+        assert "[link=https://example.com]manual[/link]" in painted(app)
+        assert "[bold]swordfish[/bold]" in app.screen.highlighted
+
+
+async def test_history_new_conversation_and_export(fake_engine, tmp_path):
+    app = create_app(fake_engine, export_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "What did Grushko demand?")
+        await ask(pilot, "How long did the meeting last?")
+        box = app.screen.query_one(QuestionInput)
+        box.value = "draft"
+        await pilot.press("up")
+        assert box.value == "How long did the meeting last?"
+        await pilot.press("up")
+        assert box.value == "What did Grushko demand?"
+        await pilot.press("down", "down")
+        assert box.value == "draft"
+
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ExportDialog)
+        target = tmp_path / "chat.md"
+        app.screen.query_one("#export-path").value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        markdown = target.read_text(encoding="utf-8")
+        assert "## 1. What did Grushko demand?" in markdown
+        assert "## 2. How long did the meeting last?" in markdown
+        for turn in app.screen.conversation.turns:
+            for c in turn.answer.citations:
+                assert f"`{c.source}, line {c.line}`" in markdown
+
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.screen.conversation.turns == []
+        assert not app.screen.query(QuestionEntry)
+        assert not app.screen.query_one(CitationsPanel).children
+
+
+async def test_help_lists_every_binding(fake_engine):
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        described = {what for _, _, what in app.screen.rows()}
+        for binding in [*app.BINDINGS, *ChatScreen.BINDINGS, *DocumentScreen.BINDINGS,
+                        *QuestionInput.BINDINGS, *Transcript.BINDINGS]:
+            assert binding.description in described
+        await pilot.press("escape")
+        assert isinstance(app.screen, ChatScreen)
+
+
+async def test_a_load_failure_is_one_sentence_in_a_modal(seeds_copy, tmp_path):
+    engine = Engine(seeds_copy, tmp_path / "index", BrokenEmbedder())
+    engine.sync()
+    app = create_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorDialog)
+        assert "the model files are missing; reinstall qa" in painted(app)
+        assert "Traceback" not in painted(app)
+        await pilot.press("enter")
+        assert isinstance(app.screen, ChatScreen)
+        assert "Cannot answer" in app.screen.query_one(StatusBar).status
+
+
+async def test_a_changed_corpus_is_announced_with_an_offer_to_rebuild(fake_engine, seeds_copy):
+    fake_engine.sync()
+    (seeds_copy / "later.txt").write_text("A later article.\n", encoding="utf-8")
+    app = create_app(fake_engine)
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("later.txt" in m and "ctrl+r" in m for m in seen)
+
+
+async def test_missing_index_is_built_on_start(fake_engine):
+    app = create_app(fake_engine)
+    assert not fake_engine.index_exists()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert fake_engine.index_exists()
+        assert "Ready" in app.screen.query_one(StatusBar).status
