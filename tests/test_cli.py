@@ -1,0 +1,206 @@
+"""The `qa` command through its real entry points (`qa` script and `python -m qa`), in subprocesses.
+
+Only three subprocesses load the real model (one build, two searches); the rest never import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SEEDS
+
+QA_SCRIPT = Path(sys.executable).parent / "qa"
+HEAVY = ("torch", "sentence_transformers", "faiss", "transformers", "textual")
+
+
+def qa(*args: str, cwd: Path, env: dict | None = None, script: bool = False, timeout: float = 300):
+    """Run qa with a clean environment (no QA_* variables unless given)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    base.update(env or {})
+    command = [str(QA_SCRIPT)] if script else [sys.executable, "-m", "qa"]
+    return subprocess.run(command + list(args), cwd=cwd, env=base, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_user_error(done, *needles: str) -> None:
+    assert done.returncode == 1, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("qa: ")
+    assert "Traceback" not in done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert done.stdout == ""
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    """A folder laid out like the repository: ./seeds (a copy) and ./embeddings (empty)."""
+    root = tmp_path_factory.mktemp("cli")
+    shutil.copytree(SEEDS, root / "seeds")
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(workdir) -> dict:
+    """`qa index --json` run once with the real model, from the folder with the defaults."""
+    done = qa("index", "--json", cwd=workdir, script=True)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+# -- no model needed ---------------------------------------------------------------------------
+
+
+def test_help_is_the_fast_path_and_imports_nothing_heavy(tmp_path):
+    done = qa("--help", cwd=tmp_path, script=True)
+    assert done.returncode == 0
+    for command in ("index", "search", "ask", "stats", "show", "chat"):
+        assert command in done.stdout
+    traced = subprocess.run([sys.executable, "-X", "importtime", "-m", "qa", "--help"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert traced.returncode == 0
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in traced.stderr.splitlines()
+                if "|" in line}
+    assert "qa" in imported
+    assert not imported & set(HEAVY), imported & set(HEAVY)
+
+
+def test_subcommand_help(tmp_path):
+    for command in ("index", "search", "stats"):
+        done = qa(command, "--help", cwd=tmp_path)
+        assert done.returncode == 0 and "--corpus" in done.stdout and "--index" in done.stdout
+
+
+def test_missing_corpus_folder_is_one_line(tmp_path):
+    done = qa("index", "--corpus", str(tmp_path / "nope"), "--index", str(tmp_path / "ix"), cwd=tmp_path)
+    assert_user_error(done, "corpus folder not found", "nope")
+
+
+def test_missing_default_corpus_is_one_line(tmp_path):
+    assert_user_error(qa("index", cwd=tmp_path, script=True), "seeds")
+
+
+def test_empty_corpus_is_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "picture.png").write_bytes(b"\x89PNG")
+    done = qa("index", "--json", cwd=tmp_path, env={"QA_CORPUS": str(tmp_path / "empty"),
+                                                   "QA_INDEX": str(tmp_path / "ix")})
+    assert_user_error(done, "no documents")
+    assert store_current(tmp_path / "ix") is None
+
+
+def test_search_without_an_index_is_one_line(tmp_path, seeds_copy):
+    done = qa("search", "anything", "--corpus", str(seeds_copy), "--index", str(tmp_path / "none"),
+              cwd=tmp_path)
+    assert_user_error(done, "no index", "qa index")
+
+
+def test_stats_without_an_index_is_one_line(tmp_path, seeds_copy):
+    done = qa("stats", "--json", "--corpus", str(seeds_copy), "--index", str(tmp_path / "none"),
+              cwd=tmp_path)
+    assert_user_error(done, "no index")
+
+
+def test_index_of_another_model_is_one_line_for_search(tmp_path, fake_embedder):
+    from qa.engine import Engine
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The orchard was planted in the spring of that year.\n")
+    Engine(corpus, tmp_path / "ix", fake_embedder).sync()
+    done = qa("search", "orchard", "--corpus", str(corpus), "--index", str(tmp_path / "ix"),
+              cwd=tmp_path)
+    # Built by another (fake) model: refused with a clear line, not a traceback.
+    assert_user_error(done, "--rebuild")
+
+
+def store_current(index: Path):
+    from qa import store
+
+    return store.current_path_safe(index)
+
+
+# -- the real model --------------------------------------------------------------------------
+
+
+@pytest.mark.model
+def test_index_json_and_no_change_rerun(workdir, built):
+    keys = {"added", "updated", "removed", "unchanged", "chunks_embedded", "documents", "chunks",
+            "seconds"}
+    assert keys <= set(built)
+    assert (built["added"], built["updated"], built["removed"], built["unchanged"]) == (5, 0, 0, 0)
+    assert built["documents"] == 5
+    assert built["chunks"] == built["chunks_embedded"] > 5
+    assert isinstance(built["seconds"], float)
+    assert (workdir / "embeddings" / "CURRENT").is_file()
+
+    again = qa("index", "--json", cwd=workdir)
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert report["chunks_embedded"] == 0 and report["unchanged"] == 5
+    assert report["chunks"] == built["chunks"]
+    assert again.stderr == ""  # no progress bar when stderr is not a terminal
+
+    plain = qa("index", cwd=workdir, script=True)
+    assert plain.returncode == 0 and plain.stdout.strip().startswith("index is up to date")
+
+
+@pytest.mark.model
+def test_search_json_shape_with_env_vars(workdir, built, tmp_path):
+    env = {"QA_CORPUS": str(workdir / "seeds"), "QA_INDEX": str(workdir / "embeddings")}
+    done = qa("search", "What did Grushko demand?", "-k", "4", "--json", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["query"] == "What did Grushko demand?"
+    assert 1 <= len(data["results"]) <= 4
+    for result in data["results"]:
+        assert {"source", "start", "end", "text", "score"} <= set(result)
+        assert not Path(result["source"]).is_absolute()
+        text = (workdir / "seeds" / result["source"]).read_text(encoding="utf-8")
+        assert result["text"] == text[result["start"] : result["end"]]
+        assert isinstance(result["score"], float)
+    assert "Grushko" in data["results"][0]["text"]
+    scores = [r["score"] for r in data["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.model
+def test_search_text_with_flags_overriding_env(workdir, built, tmp_path):
+    env = {"QA_CORPUS": str(tmp_path / "wrong"), "QA_INDEX": str(tmp_path / "wrong-index")}
+    done = qa("search", "NATO expansion to the east", "-k", "2", "--corpus", str(workdir / "seeds"),
+              "--index", str(workdir / "embeddings"), cwd=tmp_path, env=env, script=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1. ") and "\n2. " in done.stdout and "\n3. " not in done.stdout
+    assert ".txt:" in done.stdout and "score" in done.stdout
+
+
+@pytest.mark.model
+def test_stats_json_defaults_env_and_staleness(workdir, built, tmp_path):
+    done = qa("stats", "--json", cwd=workdir)  # defaults: ./seeds and ./embeddings
+    assert done.returncode == 0, done.stderr
+    stats = json.loads(done.stdout)
+    assert stats["documents"] == 5 and stats["chunks"] == built["chunks"]
+    assert stats["model"].endswith("all-MiniLM-L6-v2")
+    assert stats["generation"] >= 1 and stats["size_bytes"] > 0
+    assert stats["changed_since_build"] == 0
+
+    # Through the environment, from elsewhere, with a corpus that has one more file.
+    corpus = tmp_path / "corpus"
+    shutil.copytree(workdir / "seeds", corpus)
+    (corpus / "new.md").write_text("A new note about the harbour works, written today.\n")
+    env = {"QA_CORPUS": str(corpus), "QA_INDEX": str(workdir / "embeddings")}
+    stats = json.loads(qa("stats", "--json", cwd=tmp_path, env=env).stdout)
+    assert stats["changed_since_build"] == 1
+
+    text = qa("stats", cwd=workdir, script=True)
+    assert text.returncode == 0
+    for label in ("documents", "chunks", "model", "generation", "built", "changed"):
+        assert label in text.stdout
