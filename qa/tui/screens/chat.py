@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, ListView, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from qa.engine import Conversation, Engine
 from qa.tui.export import conversation_markdown
@@ -26,6 +26,10 @@ from qa.tui.widgets.citations import CitationItem, CitationsPanel
 from qa.tui.widgets.question_input import QuestionInput
 from qa.tui.widgets.status import StatusBar
 from qa.tui.widgets.transcript import Transcript
+
+
+class BuildCancelled(Exception):
+    """Raised from the progress callback when the app quits mid-build (the old index stays)."""
 
 
 def sync_summary(report) -> str:
@@ -72,7 +76,10 @@ class ChatScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(StatusBar).set_status("Loading the model…", busy=True)
+        self.query_one(StatusBar).set_status("Loading the model… you can type a question meanwhile.", busy=True)
+        self.query_one(Transcript).add_note(
+            f"Ask about the documents in {self.engine.corpus}. Answers are sentences quoted from "
+            "them; each [n] names its source, listed on the right. F1 lists the keys.")
         self.query_one("#question").focus()
         # Start the slow work once the first frame is on screen.
         self.call_after_refresh(self.prepare)
@@ -99,9 +106,17 @@ class ChatScreen(Screen):
 
     def _sync(self, startup: bool) -> None:
         warnings: list[str] = []
+        worker = get_current_worker()
+
+        def progress(p) -> None:
+            # Quitting cancels the worker; stop at the next batch rather than hold the exit.
+            if worker.is_cancelled:
+                raise BuildCancelled()
+            self.post_message(IndexProgressed(p))
+
         self.post_message(IndexStarted(startup))
         report = self.engine.sync(
-            progress=lambda p: self.post_message(IndexProgressed(p)),
+            progress=progress,
             warn=lambda source, reason: warnings.append(f"skipped {source}: {reason}"),
             on_wait=lambda: self.post_message(IndexWaited()),
         )
@@ -237,7 +252,7 @@ class ChatScreen(Screen):
     # -- failures: every worker error lands here --------------------------------------------
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state != WorkerState.ERROR:
+        if event.state != WorkerState.ERROR or event.worker.is_cancelled:
             return
         worker = event.worker
         error = user_message(worker.error)
@@ -290,7 +305,7 @@ class ChatScreen(Screen):
         hint.display = True
         # Questions still waiting belonged to the old conversation.
         self.waiting.clear()
-        transcript.add_note("New conversation.")
+        transcript.add_note("New conversation: earlier questions are forgotten.")
         self.query_one("#question").focus()
 
     def action_rebuild(self) -> None:

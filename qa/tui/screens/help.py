@@ -38,15 +38,13 @@ class HelpScreen(ModalScreen[None]):
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(where, keys, what) for every binding with a description, then the extra keys."""
-        rows = []
-        seen = set()
+        rows: dict[tuple[str, str, str], list[str]] = {}
         for name, bindings in self.sections:
             for binding in Binding.make_bindings(bindings):
-                if not binding.description or (binding.action, binding.description) in seen:
-                    continue
-                seen.add((binding.action, binding.description))
-                keys = " / ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
-                rows.append((name, keys, binding.description))
+                if binding.description:
+                    keys = rows.setdefault((name, binding.action, binding.description), [])
+                    keys.extend(KEY_NAMES.get(k, k) for k in binding.key.split(","))
+        rows = [(name, " / ".join(keys), what) for (name, _, what), keys in rows.items()]
         rows.extend(EXTRA)
         return rows
 
