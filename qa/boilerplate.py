@@ -8,8 +8,9 @@ The rules are general, not copied from any corpus:
 - a line without letters or digits is furniture;
 - a line repeated in the corpus (in two documents, or twice in one) with under 30 words is a
   caption, byline, menu entry or title;
-- a short line (under 16 words) that does not end like a sentence is a heading, menu entry or
-  caption, unless it is a Markdown list item of three words or more;
+- a short line (under 16 words and 120 characters) that does not end like a sentence is a
+  heading, menu entry or caption, unless it is a Markdown list item of three words or more (the
+  character bound keeps text written without spaces, such as Chinese, and long unbroken lines);
 - a line whose words mostly share one affix ("bookmarkicon cameraicon checkicon") is a sprite or
   icon list.
 """
@@ -24,6 +25,7 @@ Span = tuple[int, int]
 
 REPEATED_MAX_WORDS = 30
 HEADING_MAX_WORDS = 16
+HEADING_MAX_CHARS = 120
 # Sentence-final punctuation, possibly followed by closing quotes or brackets.
 _SENTENCE_END = re.compile(r"""[.!?:…。！？]['"’”»)\]]*\s*$""")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
@@ -66,7 +68,7 @@ def is_boilerplate(line: str, repeated: set[str] = frozenset()) -> bool:
         return True
     if _SENTENCE_END.search(stripped):
         return False
-    if len(stripped.split()) < HEADING_MAX_WORDS:
+    if len(stripped.split()) < HEADING_MAX_WORDS and len(stripped) < HEADING_MAX_CHARS:
         return not (_LIST_ITEM.match(line) and len(words) >= 3)
     return _shares_affix(words)
 

@@ -138,13 +138,17 @@ def _ready_engine(args, build_if_missing: bool):
     """An engine whose index exists; builds it first (for ask) or explains how (for search)."""
     from qa.errors import IndexMissing, QAError
 
+    from qa import store
+
     engine = _engine(args)
     if not engine.index_exists():
+        store.current_path(engine.index_dir)  # a garbled pointer is damage, not a missing index
         if not build_if_missing:
             raise IndexMissing(f"no index in {engine.index_dir}; run `qa index` first")
         print(f"qa: no index in {engine.index_dir} yet; building it", file=sys.stderr)
         _sync(engine)
         return engine
+    engine.snapshot  # load and verify first: damage is the one thing to report
     try:
         changed = engine.changed_files()
     except QAError:
@@ -222,7 +226,10 @@ def _indent(text: str) -> str:
 
 
 def cmd_stats(args) -> int:
+    from qa import store
+
     engine = _engine(args)
+    store.verify_index(engine.index_dir)  # stats must not describe a damaged index as fine
     stats = engine.stats()
     if args.json:
         print(json.dumps(stats))

@@ -33,7 +33,10 @@ class Document:
 def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
     """List indexable files under ``corpus``, sorted by source.
 
-    Hidden files and folders are ignored, and so are symlinks that lead out of the corpus.
+    Hidden files and folders are ignored, and so are symlinks: one leading out of the corpus
+    would expose files the user did not point at, and one leading inside would index its target
+    twice (and the boilerplate rules drop lines repeated across documents). Symlinked folders are
+    never followed.
     Files over ``max_bytes`` are reported through ``warn`` and left out.
     """
     if not corpus.exists():
@@ -46,7 +49,7 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _inside(Path(folder, d), root))
         for name in sorted(files):
             path = Path(folder, name)
-            if name.startswith(".") or format_of(path) is None or not _inside(path, root):
+            if name.startswith(".") or format_of(path) is None or path.is_symlink():
                 continue
             try:
                 stat = path.stat()
@@ -60,7 +63,7 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                       "file name is not valid UTF-8")
                 continue
             if stat.st_size > max_bytes:
-                _warn(warn, source, f"larger than the {max_bytes / (1024 * 1024):g} MB limit "
+                _warn(warn, source, f"larger than the {max_bytes / (1024 * 1024):.3g} MB limit "
                       "(--max-file-mb)")
                 continue
             found.append(CorpusFile(path, source, stat.st_size, stat.st_mtime_ns))

@@ -100,9 +100,10 @@ def current_path(index_dir: Path) -> Path | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError) as exc:
-        raise IndexDamaged(f"index pointer {index_dir / CURRENT} is unreadable ({exc})") from None
+        raise IndexDamaged(f"index pointer {index_dir / CURRENT} is unreadable "
+                           f"({type(exc).__name__}); run `qa index --rebuild`") from None
     if not name.startswith(GEN_PREFIX) or "/" in name:
-        raise IndexDamaged(f"index pointer {index_dir / CURRENT} is garbled")
+        raise IndexDamaged(f"index pointer {index_dir / CURRENT} is garbled; run `qa index --rebuild`")
     return index_dir / name
 
 
@@ -122,9 +123,9 @@ def read_manifest(index_dir: Path) -> dict:
     try:
         return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise IndexDamaged(f"index {path} has no manifest") from None
+        raise IndexDamaged(f"index {path} has no manifest; run `qa index --rebuild`") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise IndexDamaged(f"index manifest in {path} is damaged") from None
+        raise IndexDamaged(f"index manifest in {path} is damaged; run `qa index --rebuild`") from None
 
 
 def check_compatible(manifest: dict, expected: dict) -> None:
@@ -150,11 +151,7 @@ def load_snapshot(index_dir: Path, expected: dict, verify: bool = True) -> Index
     check_compatible(manifest, expected)
     path = current_path(index_dir)
     if verify:
-        for name, digest in manifest.get("files", {}).items():
-            if _sha256_of(path / name) != digest:
-                raise IndexDamaged(
-                    f"index file {path / name} is damaged or missing; run `qa index --rebuild`"
-                )
+        verify_files(path, manifest)
     try:
         chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
         documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
@@ -164,6 +161,48 @@ def load_snapshot(index_dir: Path, expected: dict, verify: bool = True) -> Index
     except Exception as exc:  # any parse failure of a checksummed file means damage
         raise IndexDamaged(f"index in {path} cannot be read ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
+    try:
+        documents, chunks = _documents_and_chunks(manifest, documents_json, chunks_json)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IndexDamaged(f"index in {path} is inconsistent ({type(exc).__name__}); "
+                           "run `qa index --rebuild`") from None
+    if vectors.ntotal != len(chunks):
+        raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
+    return IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq)
+
+
+# Every generation has these; a manifest that does not list them all cannot vouch for the index.
+REQUIRED_FILES = ("chunks.json", "documents.json", "terms.json", "vectors.faiss")
+
+
+def verify_files(path: Path, manifest: dict) -> None:
+    """Check every file of a generation against the manifest's checksums (raises IndexDamaged)."""
+    files = manifest.get("files")
+    if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
+        raise IndexDamaged(f"index manifest in {path} lists no checksums; run `qa index --rebuild`")
+    for name, digest in files.items():
+        if _sha256_of(path / name) != digest:
+            raise IndexDamaged(
+                f"index file {path / name} is damaged or missing; run `qa index --rebuild`"
+            )
+
+
+def verify_index(index_dir: Path) -> dict:
+    """The live manifest, after checking every file it lists (for commands that load nothing)."""
+    manifest = read_manifest(index_dir)
+    path = current_path(index_dir)
+    verify_files(path, manifest)
+    try:
+        documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+        chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
+        _documents_and_chunks(manifest, documents_json, chunks_json)
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IndexDamaged(f"index in {path} is inconsistent ({type(exc).__name__}); "
+                           "run `qa index --rebuild`") from None
+    return manifest
+
+
+def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dict):
     documents = {
         source: StoredDocument(
             source=source,
@@ -178,9 +217,9 @@ def load_snapshot(index_dir: Path, expected: dict, verify: bool = True) -> Index
         for source, meta in manifest["documents"].items()
     }
     chunks = decode_chunks(chunks_json)
-    if vectors.ntotal != len(chunks):
-        raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
-    return IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq)
+    if set(documents_json) != set(documents) or any(c.source not in documents for c in chunks):
+        raise ValueError("documents and chunks disagree")
+    return documents, chunks
 
 
 def encode_chunks(chunks: list[ChunkRecord]) -> dict:
