@@ -6,6 +6,8 @@ loads the index and the model in a worker thread.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from textual.app import App
@@ -56,11 +58,16 @@ def create_app(engine: Engine, export_dir: Path | None = None) -> QAApp:
 
 
 def run(corpus: str | None = None, index: str | None = None) -> int:
-    """Open the chat app on ``corpus`` with its index in ``index``; the exit status."""
+    """Open the chat app on ``corpus`` with its index in ``index``, then exit the process."""
     from qa.errors import QAError
 
     engine = Engine.open(corpus, index)
     if not engine.corpus.is_dir():
         raise QAError(f"no corpus folder at {engine.corpus}")
-    create_app(engine).run()
-    return 0
+    app = create_app(engine)
+    app.run()
+    # The screen is restored and every worker thread has finished (index writes are atomic
+    # anyway); tearing down torch would only keep the terminal waiting for seconds.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(app.return_code or 0)

@@ -15,6 +15,7 @@ from qa.results import Answer, Citation, Passage
 
 MARKER = re.compile(r"\[(\d+)\]")
 SNIPPET_CHARS = 160
+PASSAGE_CONTEXT = 320
 
 
 def answer_text(answer: Answer, marker: Style | str = "bold") -> Text:
@@ -55,21 +56,36 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
 
-def passage_with_highlight(citation: Citation, highlight: Style | str = "reverse") -> Text:
-    """The citation's passage with the cited sentence(s) highlighted inside it."""
+def passage_with_highlight(citation: Citation, highlight: Style | str = "reverse",
+                           context: int = PASSAGE_CONTEXT) -> Text:
+    """The cited sentence(s) highlighted inside their passage, with at most ``context``
+    characters of the passage on each side (cut at a space, marked with "…")."""
     passage: Passage = citation.passage
-    start = min(max(citation.start - passage.start, 0), len(passage.text))
-    end = min(max(citation.end - passage.start, start), len(passage.text))
-    if not passage.text or (start == end and citation.text):
-        # The passage does not contain the citation: show the cited text alone.
-        return Text(citation.text, style=highlight)
-    # Trim surrounding blank space without moving the highlighted span.
-    left = len(passage.text) - len(passage.text.lstrip())
-    right = len(passage.text.rstrip())
-    left, right = min(left, start), max(right, end)
-    text = Text(passage.text[left:right])
-    text.stylize(highlight, start - left, end - left)
-    return text
+    text = passage.text
+    start = citation.start - passage.start
+    end = citation.end - passage.start
+    if not (0 <= start <= end <= len(text)) or text[start:end] != citation.text:
+        return Text(citation.text, style=highlight)  # not inside the passage: the cited text alone
+    left = max(0, start - context)
+    if left:
+        space = text.find(" ", left, start)
+        left = space + 1 if space >= 0 else start
+    right = min(len(text), end + context)
+    if right < len(text):
+        space = text.rfind(" ", end, right)
+        right = space if space >= 0 else end
+    # Leading and trailing blank space adds nothing; the highlighted span never moves.
+    while left < start and text[left].isspace():
+        left += 1
+    while right > end and text[right - 1].isspace():
+        right -= 1
+    shown = Text("…" if left else "")
+    offset = len(shown)
+    shown.append(text[left:right])
+    if right < len(text):
+        shown.append("…")
+    shown.stylize(highlight, offset + start - left, offset + end - left)
+    return shown
 
 
 def split_document(text: str, start: int, end: int) -> tuple[str, str, str, tuple[int, int]]:

@@ -144,10 +144,10 @@ class ChatScreen(Screen):
     def _pending_text(self) -> str:
         if self.failed:
             return "Cannot answer: the index could not be loaded."
+        if self.indexing:
+            return "Waiting for the index to be built; this question will be answered then…"
         if not self.ready:
             return "Waiting for the model to load; this question will be answered then…"
-        if self.indexing:
-            return "Waiting for the index rebuild to finish…"
         return "Waiting for the previous answer…"
 
     def _next_question(self) -> None:

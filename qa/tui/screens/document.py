@@ -56,8 +56,8 @@ class DocumentScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        before = self.query_one("#document-before")
-        before.display = bool(before.text.plain)
+        for part in self.query("#document-before, #document-after").results(DocumentPart):
+            part.display = bool(part.text.plain)
         self.query_one("#document-body").focus()
         self.call_after_refresh(self.action_center)
 

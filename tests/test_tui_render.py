@@ -1,0 +1,76 @@
+"""What the app shows, as pure functions: markers, highlights, document split, Markdown export."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from qa.results import Answer, Citation, Passage, Turn
+from qa.tui.export import conversation_markdown
+from qa.tui.render import answer_text, passage_with_highlight, sources_text, split_document
+
+DOC = ("Intro line.\n\nFirst sentence here. The [bold]cited[/bold] sentence is this one. "
+       "A last sentence.\n\nOutro.\n")
+
+
+def citation(n: int = 1, sentence: str = "The [bold]cited[/bold] sentence is this one.") -> Citation:
+    p_start = DOC.index("First")
+    p_end = DOC.index("\n\nOutro")
+    passage = Passage("a [red]b[/red].txt", p_start, p_end, DOC[p_start:p_end], 0.5, 3)
+    start = DOC.index(sentence)
+    return Citation(n, passage.source, start, start + len(sentence), sentence, 3, passage)
+
+
+def styled(text: Text, fragment: str) -> set:
+    at = text.plain.index(fragment)
+    return {str(s.style) for s in text.spans if s.start <= at and at + len(fragment) <= s.end}
+
+
+def test_only_real_citation_markers_are_styled():
+    c = citation()
+    answer = Answer("q", True, f"{c.text} [1] and [7] is not a citation", (c,), (c.passage,))
+    text = answer_text(answer, marker="bold red")
+    assert text.plain == answer.text  # literal, markup included
+    assert "bold red" in styled(text, "[1]")
+    assert "bold red" not in styled(text, "[7]")
+    assert "[bold]cited[/bold]" in text.plain
+
+
+def test_sources_name_the_file_and_line_literally():
+    answer = Answer("q", True, "x [1]", (citation(),))
+    assert "[1] a [red]b[/red].txt, line 3" in sources_text(answer).plain
+
+
+def test_the_cited_sentence_is_highlighted_inside_its_passage():
+    c = citation()
+    text = passage_with_highlight(c, highlight="reverse")
+    assert text.plain == c.passage.text
+    assert "reverse" in styled(text, c.text)
+    assert "reverse" not in styled(text, "First sentence")
+
+
+def test_a_long_passage_is_cut_around_the_cited_sentence():
+    c = citation()
+    text = passage_with_highlight(c, highlight="reverse", context=8)
+    assert text.plain.startswith("…") and text.plain.endswith("…")
+    assert c.text in text.plain and "reverse" in styled(text, c.text)
+    assert len(text.plain) < len(c.passage.text)
+
+
+def test_split_document_keeps_every_character_and_locates_the_span():
+    c = citation()
+    before, middle, after, (start, end) = split_document(DOC, c.start, c.end)
+    assert middle[start:end] == c.text
+    assert "\n".join([before, middle, after]) == DOC
+
+
+def test_markdown_export_has_questions_answers_and_cited_text():
+    c = citation()
+    found = Answer("What is cited?", True, f"{c.text} [1]", (c,), (c.passage,))
+    missing = Answer("Football?", False, "The documents do not seem to cover this.", (), (c.passage,))
+    markdown = conversation_markdown([Turn("What is cited?", found), Turn("Football?", missing)],
+                                     "corpus", "2022-01-12 10:00")
+    assert "## 1. What is cited?" in markdown and "## 2. Football?" in markdown
+    assert f"[1] `a [red]b[/red].txt, line 3`, characters {c.start}–{c.end}:" in markdown
+    assert f"> {c.text}" in markdown
+    assert "*The documents do not seem to cover this.*" in markdown
+    assert "Closest passages:" in markdown
