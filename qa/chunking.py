@@ -130,7 +130,15 @@ def split_long_sentence(text: str, span: Span, counter: TokenCounter, max_tokens
         s, e = _trim(text, piece_start, piece_end)
         if e > s:
             spans.append((s, e))
-    return spans
+    # A piece cut inside a word can take more word pieces on its own ("##yk" alone is "y", "##k"):
+    # cut such a piece again; pieces only get shorter, so this ends.
+    result: list[Span] = []
+    for piece, tokens in zip(spans, counter.count([text[s:e] for s, e in spans])):
+        if tokens > max_tokens and piece != span:
+            result.extend(split_long_sentence(text, piece, counter, max_tokens))
+        else:
+            result.append(piece)
+    return result
 
 
 def chunk_segments(
