@@ -86,11 +86,20 @@ def _shares_affix(words: list[str]) -> bool:
 
 
 def content_segments(text: str, repeated: set[str] = frozenset()) -> list[Span]:
-    """Maximal runs of consecutive content lines, as spans of ``text`` (trimmed of blanks)."""
+    """Maximal runs of consecutive content lines, as spans of ``text`` (trimmed of blanks).
+
+    A document the rules would empty entirely (a one-line note, a file copied twice in the corpus)
+    keeps every line that has a word: for it the rules are wrong, and dropping it loses it.
+    """
+    segments = _runs(text, lambda line: is_boilerplate(line, repeated))
+    return segments or _runs(text, lambda line: not _WORD.search(line))
+
+
+def _runs(text: str, skip) -> list[Span]:
     segments: list[Span] = []
     current: Span | None = None
     for start, end in line_spans(text):
-        if is_boilerplate(text[start:end], repeated):
+        if skip(text[start:end]):
             if current:
                 segments.append(current)
             current = None

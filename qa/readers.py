@@ -25,6 +25,7 @@ _BOMS = (
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
+_HAS_WORD = re.compile(r"\w")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -63,7 +64,7 @@ def read_document(path: Path) -> Extracted:
     else:
         text, encoding = decode_text(data)
         result = Extracted(text, kind, encoding)
-    if not result.text.strip():
+    if not _HAS_WORD.search(result.text):
         raise SkipFile("no text found")
     return result
 

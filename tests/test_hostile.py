@@ -79,6 +79,24 @@ def test_a_corpus_of_only_bad_files_is_one_clear_error(tmp_path, fake_cli):
     assert lines[-1].startswith("qa: ") and "no readable documents" in lines[-1]
 
 
+def test_notes_the_boilerplate_rules_would_empty_are_still_indexed(tmp_path, fake_cli):
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    corpus.mkdir()
+    (corpus / "todo.txt").write_text("buy oat milk\n")  # one short line without a full stop
+    (corpus / "copy-1.md").write_text(GOOD)  # the same file twice: every line is "repeated"
+    (corpus / "copy-2.md").write_text(GOOD)
+    (corpus / "rule.txt").write_text("----\n****\n")  # no word at all: nothing to index
+    code, out, err = fake_cli("index", "--corpus", corpus, "--index", index)
+    assert code == 0, err
+    [warning] = one_line_messages(err)
+    assert "rule.txt" in warning and "no text" in warning
+    assert "3 documents" in out
+    code, out, _ = fake_cli("search", "oat milk", "--corpus", corpus, "--index", index)
+    assert "todo.txt" in out
+    code, out, _ = fake_cli("search", "lighthouse keeper storm", "--corpus", corpus, "--index", index)
+    assert "copy-1.md" in out or "copy-2.md" in out
+
+
 def test_files_over_the_size_limit_are_skipped(tmp_path, fake_cli):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
