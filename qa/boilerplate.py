@@ -11,6 +11,8 @@ The rules are general, not copied from any corpus:
 - a short line (under 16 words and 120 characters) that does not end like a sentence is a
   heading, menu entry or caption, unless it is a Markdown list item of three words or more (the
   character bound keeps text written without spaces, such as Chinese, and long unbroken lines);
+- a line of a hard-wrapped paragraph (nearly as long as the paragraph's longest line) that runs
+  into a content line is content too;
 - a line whose words mostly share one affix ("bookmarkicon cameraicon checkicon") is a sprite or
   icon list.
 """
@@ -26,6 +28,9 @@ Span = tuple[int, int]
 REPEATED_MAX_WORDS = 30
 HEADING_MAX_WORDS = 16
 HEADING_MAX_CHARS = 120
+# A hard-wrapped line is at least this share of its paragraph's longest line, which is this wide.
+WRAP_RATIO = 0.6
+WRAP_MIN_WIDTH = 40
 # Sentence-final punctuation, possibly followed by closing quotes or brackets.
 _SENTENCE_END = re.compile(r"""[.!?:…。！？]['"’”»)\]]*\s*$""")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
@@ -91,15 +96,48 @@ def content_segments(text: str, repeated: set[str] = frozenset()) -> list[Span]:
     A document the rules would empty entirely (a one-line note, a file copied twice in the corpus)
     keeps every line that has a word: for it the rules are wrong, and dropping it loses it.
     """
-    segments = _runs(text, lambda line: is_boilerplate(line, repeated))
-    return segments or _runs(text, lambda line: not _WORD.search(line))
+    lines = line_spans(text)
+    skip = [is_boilerplate(text[s:e], repeated) for s, e in lines]
+    _keep_wrapped_lines(text, lines, skip, repeated)
+    segments = _runs(text, lines, skip)
+    return segments or _runs(text, lines, [not _WORD.search(text[s:e]) for s, e in lines])
 
 
-def _runs(text: str, skip) -> list[Span]:
+def _keep_wrapped_lines(text: str, lines: list[Span], skip: list[bool], repeated: set[str]) -> None:
+    """Mark as content the lines of a hard-wrapped paragraph that runs into a content line.
+
+    Notes and plain-text files often wrap paragraphs at a fixed width; each line alone looks like
+    a heading (short, no full stop). A line is a wrapped one when it is nearly as long as the
+    longest line of its block of non-blank lines; headings and menu entries are much shorter.
+    """
+    width = _block_widths(text, lines)
+    for i in range(len(lines) - 2, -1, -1):
+        if not skip[i] or skip[i + 1]:
+            continue
+        line = text[lines[i][0]:lines[i][1]].strip()
+        if (width[i] >= WRAP_MIN_WIDTH and len(line) >= WRAP_RATIO * width[i]
+                and len(_WORD.findall(line)) >= 4 and normalise_line(line) not in repeated):
+            skip[i] = False
+
+
+def _block_widths(text: str, lines: list[Span]) -> list[int]:
+    """For every line, the length of the longest line in its block of consecutive non-blank lines."""
+    lengths = [len(text[s:e].strip()) for s, e in lines]
+    widths = [0] * len(lines)
+    start = 0
+    for i in range(len(lines) + 1):
+        if i == len(lines) or not lengths[i]:
+            block = max(lengths[start:i], default=0)
+            widths[start:i] = [block] * (i - start)
+            start = i + 1
+    return widths
+
+
+def _runs(text: str, lines: list[Span], skip: list[bool]) -> list[Span]:
     segments: list[Span] = []
     current: Span | None = None
-    for start, end in line_spans(text):
-        if skip(text[start:end]):
+    for (start, end), skipped in zip(lines, skip):
+        if skipped:
             if current:
                 segments.append(current)
             current = None

@@ -307,6 +307,34 @@ def test_markdown_offsets_point_into_the_file(mixed_engine):
     assert open(path, encoding="utf-8").read()[citation.start:citation.end] == citation.text
 
 
+WRAPPED_NOTE = """# Board meeting
+
+The board met on Thursday to discuss the budget for the coming year and
+agreed to move the annual picnic from June to September because of the
+heat last summer. The treasurer will send the new figures by Friday.
+
+Home
+Contact
+"""
+
+
+def test_hard_wrapped_paragraphs_are_content(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "board.md").write_text(WRAPPED_NOTE)
+    (corpus / "other.txt").write_text("An unrelated note about the weather in the mountains.\n")
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    engine.sync()
+    chunks = [c for c in engine.snapshot.chunks if c.source == "board.md"]
+    indexed = " ".join(engine.snapshot.chunk_text(c) for c in chunks)
+    assert "discuss the budget for the coming year" in indexed  # the first wrapped line
+    assert "annual picnic from June to September" in indexed
+    assert "Home" not in indexed and "Board meeting" not in indexed
+    [top] = engine.search("picnic moved from June to September", k=1)
+    assert top.source == "board.md"
+    assert top.text == WRAPPED_NOTE[top.start:top.end]
+
+
 @pytest.mark.parametrize("original, encoding", [
     (LATIN1_TEXT, "latin-1"),
     (CP1252_TEXT, "cp1252"),
