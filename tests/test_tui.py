@@ -315,6 +315,26 @@ async def test_a_load_failure_is_one_sentence_in_a_modal(seeds_copy, tmp_path):
         assert "Cannot answer" in app.screen.query_one(StatusBar).status
 
 
+async def test_an_index_from_another_model_is_explained_and_rebuilt_with_ctrl_r(seeds_copy, tmp_path):
+    class OtherModel(FakeEmbedder):
+        name = "another-model"
+
+    Engine(seeds_copy, tmp_path / "index", OtherModel()).sync()
+    engine = Engine(seeds_copy, tmp_path / "index", FakeEmbedder())
+    app = create_app(engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, ErrorDialog)
+        assert "ctrl+r" in painted(app)
+        await pilot.press("enter")
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert isinstance(app.screen, ChatScreen), painted(app)
+        assert "Ready" in app.screen.query_one(StatusBar).status
+        entry = await ask(pilot, "What did Grushko demand?")
+        assert entry.answer is not None
+
+
 async def test_a_changed_corpus_is_announced_with_an_offer_to_rebuild(fake_engine, seeds_copy):
     fake_engine.sync()
     (seeds_copy / "later.txt").write_text("A later article.\n", encoding="utf-8")

@@ -87,11 +87,11 @@ class ChatScreen(Screen):
     # -- workers (threads; they only post messages) ----------------------------------------
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
-    def prepare(self) -> None:
-        """Build the index if it is missing, note changed files, then load index and model."""
+    def prepare(self, rebuild: bool = False) -> None:
+        """Build the index if it is missing (or ``rebuild``), note changed files, then load."""
         engine = self.engine
-        if not engine.index_exists():
-            self._sync(startup=True)
+        if rebuild or not engine.index_exists():
+            self._sync(startup=True, rebuild=rebuild)
         else:
             changed = engine.changed_files()
             if changed:
@@ -104,7 +104,7 @@ class ChatScreen(Screen):
     def rebuild_index(self) -> None:
         self._sync(startup=False)
 
-    def _sync(self, startup: bool) -> None:
+    def _sync(self, startup: bool, rebuild: bool = False) -> None:
         warnings: list[str] = []
         worker = get_current_worker()
 
@@ -116,6 +116,7 @@ class ChatScreen(Screen):
 
         self.post_message(IndexStarted(startup))
         report = self.engine.sync(
+            rebuild=rebuild,
             progress=progress,
             warn=lambda source, reason: warnings.append(f"skipped {source}: {reason}"),
             on_wait=lambda: self.post_message(IndexWaited()),
@@ -281,7 +282,9 @@ class ChatScreen(Screen):
                 if entry is not None:
                     entry.set_failed(f"Cannot answer: {error}")
             self.waiting.clear()
-            self.app.push_screen(ErrorDialog("The index could not be loaded", error))
+            self.app.push_screen(ErrorDialog(
+                "The index could not be loaded", error,
+                "Press ctrl+r to rebuild the index from the documents, or ctrl+q to quit."))
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -315,7 +318,7 @@ class ChatScreen(Screen):
         if self.failed:
             self.failed = False
             self.ready = False
-            self.prepare()  # the first load failed: rebuilding is the way out
+            self.prepare(rebuild=True)  # the index is unusable: build it anew, then load it
             return
         self.rebuild_index()
 

@@ -15,15 +15,18 @@ class ErrorDialog(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,enter", "app.pop_screen", "Close")]
 
-    def __init__(self, title: str, message: str) -> None:
+    def __init__(self, title: str, message: str, hint: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.message = message
+        self.hint = hint
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error-dialog", classes="dialog") as dialog:
             dialog.border_title = self.title_text
             yield Static(Text(self.message), id="error-message")
+            if self.hint:
+                yield Static(Text(self.hint), id="error-hint")
             with Horizontal(classes="buttons"):
                 yield Button("OK", variant="primary", id="ok")
 
