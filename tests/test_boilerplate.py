@@ -145,3 +145,10 @@ def test_the_seeds_lose_their_furniture_but_keep_their_articles():
         assert skipped, source
     joined = "\n".join(texts[s][a:b] for s in texts for a, b in segments[s])
     assert "Grushko" in joined
+
+
+def test_a_document_saved_twice_stays_searchable():
+    # Every line of it is 'repeated', yet a file must not vanish from the index for having a copy.
+    article = PAGE_B.split("\n", 4)[-1]  # just the article lines, no menu
+    segments = corpus_segments({"ferry.txt": article, "ferry (1).txt": article})
+    assert segments["ferry.txt"] and segments["ferry (1).txt"]

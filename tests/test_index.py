@@ -245,6 +245,39 @@ def test_rename_keeps_vectors_and_moves_the_source(corpus, index_dir):
     check_whole(index_dir, corpus)
 
 
+def test_a_document_edited_down_to_a_menu_loses_its_old_chunks(corpus, index_dir):
+    engine_for(corpus, index_dir).sync()
+    old_ids = set(chunk_ids(snapshot_of(index_dir))["orchard.md"])
+    (corpus / "orchard.md").write_text("Home\nNews\nContact us\n", encoding="utf-8")
+    engine = engine_for(corpus, index_dir)
+    report = engine.sync()
+    assert (report.updated, report.unchanged, report.documents) == (1, 2, 3)
+    snap = snapshot_of(index_dir)
+    now = chunk_ids(snap).get("orchard.md", [])
+    assert not old_ids & set(now)
+    assert report.chunks == 6 + len(now)
+    assert all("quillberry" not in snap.chunk_text(c) for c in snap.chunks)
+    assert not any("quillberry" in p.text for p in engine.search("quillberry trees", k=10))
+    assert engine.stats()["changed_since_build"] == 0
+    check_whole(index_dir, corpus)
+
+
+def test_identical_chunks_share_vectors_but_not_ids(corpus, index_dir):
+    # Lines of 30 words or more, so the boilerplate rule for repeated lines leaves them alone.
+    long_line = " ".join(["The cooperative measured rainfall on the terraces every morning"] * 4) + "."
+    write_doc(corpus, "rain.txt", [long_line])
+    engine_for(corpus, index_dir).sync()
+    write_doc(corpus, "rain-copy.txt", [long_line])
+    embedder = FakeEmbedder()
+    report = engine_for(corpus, index_dir, embedder).sync()
+    assert report.added == 1 and report.chunks == 10
+    assert report.chunks_embedded == 0 == embedder.calls
+    ids = chunk_ids(snapshot_of(index_dir))
+    assert len(ids["rain.txt"]) == len(ids["rain-copy.txt"]) == 1
+    assert ids["rain.txt"] != ids["rain-copy.txt"]
+    check_whole(index_dir, corpus)
+
+
 def test_seeds_copy_edit_is_reflected(seeds_copy, index_dir):
     engine_for(seeds_copy, index_dir).sync()
     first = sorted(seeds_copy.glob("*.txt"))[0]
