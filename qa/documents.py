@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                 _warn(warn, path.relative_to(root).as_posix(), f"cannot read ({exc.strerror})")
                 continue
             source = path.relative_to(root).as_posix()
+            if not stat_module.S_ISREG(stat.st_mode):
+                continue  # a named pipe or device would block or never end when read
             if not _encodable(source):
                 # Undecodable bytes in a name: it could not be stored in the index or typed back.
                 _warn(warn, source.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),

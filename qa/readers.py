@@ -79,6 +79,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
                 raise SkipFile(f"invalid {encoding} text") from None
     if b"\x00" in data:
         raise SkipFile("binary file (contains NUL bytes)")
+    mostly_utf8 = _mostly_utf8(data)
+    if mostly_utf8 is not None:
+        return normalise_newlines(mostly_utf8), "utf-8"
     for encoding in ("utf-8", "cp1252", "latin-1"):
         try:
             text = data.decode(encoding)
@@ -88,6 +91,26 @@ def decode_text(data: bytes) -> tuple[str, str]:
             raise SkipFile("binary file (control characters)")
         return normalise_newlines(text), encoding
     raise SkipFile("undecodable text")  # unreachable: latin-1 decodes any bytes
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """UTF-8 text with a few stray bytes (a pasted latin-1 character), or None.
+
+    Decoding such a file as cp1252 would garble every one of its real UTF-8 characters; instead
+    the stray bytes become U+FFFD. Text in a legacy encoding has few or no valid multi-byte
+    sequences, so it is left to the cp1252 / latin-1 decoders.
+    """
+    try:
+        data.decode("utf-8")
+        return None  # valid UTF-8: the normal path
+    except UnicodeDecodeError:
+        pass
+    text = data.decode("utf-8", "replace")
+    stray = text.count("\ufffd")
+    multibyte = sum(1 for ch in text if ch > "\x7f" and ch != "\ufffd")
+    if multibyte >= 4 * stray and stray <= max(3, len(text) // 1000):
+        return text
+    return None
 
 
 def normalise_newlines(text: str) -> str:
@@ -137,13 +160,12 @@ def _read_pdf(data: bytes) -> Extracted:
     import logging
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # its notes on odd files are not ours to print
     try:
         reader = PdfReader(io.BytesIO(data))
         pages = [unwrap_lines(normalise_newlines(page.extract_text() or "")) for page in reader.pages]
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except Exception as exc:  # pypdf raises many kinds of error on damaged or hostile files
         raise SkipFile(f"unreadable PDF ({type(exc).__name__})") from None
     starts, parts, offset = [], [], 0
     for page in pages:

@@ -79,6 +79,50 @@ def test_a_corpus_of_only_bad_files_is_one_clear_error(tmp_path, fake_cli):
     assert lines[-1].startswith("qa: ") and "no readable documents" in lines[-1]
 
 
+def test_damaged_pdf_and_html_files_never_crash_a_read(tmp_path, capfd):
+    from qa.readers import SkipFile, read_document
+
+    from test_formats import NEWS_PAGE, PDF_PAGES
+
+    rng = random.Random(0)
+    for i in range(120):
+        data = bytearray(make_pdf(PDF_PAGES) if i % 2 == 0 else NEWS_PAGE.encode())
+        for _ in range(rng.randint(1, 20)):
+            pos = rng.randrange(len(data))
+            choice = rng.random()
+            if choice < 0.5:
+                data[pos] = rng.randrange(256)
+            elif choice < 0.8:
+                del data[pos:pos + rng.randint(1, 50)]
+            else:
+                data[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 20)))
+        path = tmp_path / f"mangled-{i}.{'pdf' if i % 2 == 0 else 'html'}"
+        path.write_bytes(bytes(data))
+        try:
+            assert read_document(path).text.strip()
+        except SkipFile as exc:
+            assert str(exc) and "\n" not in str(exc)
+    assert capfd.readouterr().err == ""  # the PDF library's own complaints stay quiet
+
+
+def test_a_named_pipe_is_not_read(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "note.txt").write_text(GOOD)
+    os.mkfifo(corpus / "pipe.txt")  # reading it would block forever
+    assert [f.source for f in scan_corpus(corpus, 10**6)] == ["note.txt"]
+
+
+def test_utf8_with_a_stray_byte_keeps_its_characters():
+    from qa.readers import decode_text
+
+    data = "Grüße aus Köln — naïve café, 東京.\n".encode() + b"one stray caf\xe9 byte\n"
+    text, encoding = decode_text(data)
+    assert encoding == "utf-8"
+    assert text.startswith("Grüße aus Köln — naïve café, 東京.\n")
+    assert text.endswith("one stray caf\ufffd byte\n")
+
+
 def test_notes_the_boilerplate_rules_would_empty_are_still_indexed(tmp_path, fake_cli):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
