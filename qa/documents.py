@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import QAError
-from qa.readers import Extracted, SkipFile, format_of, read_document
+from qa.readers import Extracted, SkipFile, format_of, read_document, visible_controls
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,10 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                 # Undecodable bytes in a name: it could not be stored in the index or typed back.
                 _warn(warn, source.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
                       "file name is not valid UTF-8")
+                continue
+            if visible_controls(source) != source:
+                # Printed in every citation, such a name could drive the terminal.
+                _warn(warn, visible_controls(source), "file name has control characters")
                 continue
             if stat.st_size > max_bytes:
                 _warn(warn, source, f"larger than the {max_bytes / (1024 * 1024):.3g} MB limit "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import codecs
 import html
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown"}
@@ -26,6 +26,7 @@ _BOMS = (
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _HAS_WORD = re.compile(r"\w")
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b\x0d-\x1f\x7f-\x9f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
@@ -66,7 +67,21 @@ def read_document(path: Path) -> Extracted:
         result = Extracted(text, kind, encoding)
     if not _HAS_WORD.search(result.text):
         raise SkipFile("no text found")
+    if _TERMINAL_CONTROL.search(result.text):
+        result = replace(result, text=visible_controls(result.text))
     return result
+
+
+def visible_controls(text: str) -> str:
+    """Replace control characters one for one, so no file can style or move a terminal.
+
+    An escape byte in a document would otherwise recolour the terminal when `qa` prints it. Each
+    C0 control becomes its Unicode picture (ESC -> "␛") and each C1 control U+FFFD: one character
+    for one, so offsets into the text still match the file. Tab, newline and form feed stay.
+    """
+    return _TERMINAL_CONTROL.sub(
+        lambda m: chr(0x2400 + ord(m.group())) if m.group() < " " else
+        ("\u2421" if m.group() == "\x7f" else "\ufffd"), text)
 
 
 def decode_text(data: bytes) -> tuple[str, str]:

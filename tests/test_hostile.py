@@ -49,13 +49,15 @@ def test_bad_files_are_skipped_with_one_line_each(tmp_path, fake_cli):
     (corpus / "utf16-no-bom.txt").write_bytes("Text without a byte order mark.".encode("utf-16-le"))
     (corpus / "notes.docx").write_bytes(b"PK\x03\x04 not a supported type")  # ignored silently
     (corpus / b"caf\xe9.txt".decode("utf-8", "surrogateescape")).write_text(GOOD)
+    (corpus / "red\x1b[31m.txt").write_text(GOOD)
 
     code, out, err = fake_cli("index", "--corpus", corpus, "--index", index)
     assert code == 0
     warnings = one_line_messages(err)
-    assert len(warnings) == 7, err
+    assert len(warnings) == 8, err
+    assert "\x1b" not in err
     for name in ("photo.txt", "noise.md", "empty.txt", "blank.md", "broken.pdf", "utf16-no-bom.txt",
-                 "caf"):
+                 "caf", "red\u241b[31m.txt"):
         assert sum(name in w for w in warnings) == 1, (name, err)
     assert all(w.startswith("qa: warning: skipped ") for w in warnings)
     assert "notes.docx" not in err
@@ -65,7 +67,7 @@ def test_bad_files_are_skipped_with_one_line_each(tmp_path, fake_cli):
     assert code == 0 and "lighthouse.txt" in out
     # Nothing changed: the next run says so, still naming the skipped files.
     code, out, err = fake_cli("index", "--corpus", corpus, "--index", index)
-    assert code == 0 and "up to date" in out and len(one_line_messages(err)) == 7
+    assert code == 0 and "up to date" in out and len(one_line_messages(err)) == 8
 
 
 def test_a_corpus_of_only_bad_files_is_one_clear_error(tmp_path, fake_cli):
@@ -254,8 +256,12 @@ def test_rich_markup_in_documents_is_printed_literally(tmp_path, fake_cli):
     code, out, _ = fake_cli("search", "squelch", "--json", *common)
     assert json.loads(out)["results"][0]["text"].count("[/]") == 2
 
+    # Control characters cannot drive the terminal: each is shown as one visible character, so
+    # offsets still match the file.
     code, out, _ = fake_cli("show", "radio.md", *common)
-    assert out == MARKUP_DOC
+    assert out == MARKUP_DOC.replace("\x1b", "\u241b")
+    code, out, _ = fake_cli("search", "emoji code escape bytes plain text", *common)
+    assert "\x1b" not in out and "\u241b[31m escape bytes" in out
 
 
 # -- odd questions -----------------------------------------------------------------------------
