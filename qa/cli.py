@@ -73,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a folder that is a file, no permission, a full disk: one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"qa: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 def _engine(args):

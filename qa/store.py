@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
+from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 
 SCHEMA = 1
 CURRENT = "CURRENT"
@@ -100,6 +100,8 @@ def current_path(index_dir: Path) -> Path | None:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        raise QAError(f"index path {index_dir} is a file, not a folder") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexDamaged(f"index pointer {index_dir / CURRENT} is unreadable "
                            f"({type(exc).__name__}); run `qa index --rebuild`") from None
@@ -341,6 +343,8 @@ class IndexLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "IndexLock":
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise QAError(f"index path {self.path.parent} is a file, not a folder")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout

@@ -408,3 +408,16 @@ def test_a_damaged_index_is_reported_in_one_line_then_recovered(built, fake_cli,
     assert code == 0 and err == "" and "lighthouse.txt" in out
     code, out, _ = fake_cli("stats", "--json", *common)
     assert json.loads(out)["documents"] == 2
+
+
+def test_an_index_path_that_is_a_file_is_one_clear_error(tmp_path, fake_cli):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "note.txt").write_text(GOOD)
+    not_a_folder = tmp_path / "index"
+    not_a_folder.write_text("I am a file")
+    for command in (("index",), ("search", "storm"), ("ask", "storm?"), ("stats",)):
+        code, out, err = fake_cli(*command, "--corpus", corpus, "--index", not_a_folder)
+        assert code == 1, (command, err)
+        [line] = one_line_messages(err)
+        assert "not a folder" in line or "Not a directory" in line, line
