@@ -196,6 +196,8 @@ def _ask_stream(engine, as_json: bool) -> int:
 
     engine.load()
     conversation = Conversation(engine)
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")  # undecodable bytes must not end the stream
     for line in sys.stdin:
         question = line.strip()
         if not question:

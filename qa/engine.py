@@ -124,14 +124,14 @@ class Engine:
         """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed)."""
         from qa.ask import retrieve
 
-        return retrieve(self, query[:MAX_QUERY_CHARS], weights=None, k=k).passages
+        return retrieve(self, encodable(query)[:MAX_QUERY_CHARS], weights=None, k=k).passages
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Answer ``question`` from the documents, using ``history`` to resolve follow-ups."""
         from qa.ask import answer_question
 
         started = time.perf_counter()
-        answer = answer_question(self, question, history)
+        answer = answer_question(self, encodable(question), history)
         answer.timings["total"] = time.perf_counter() - started
         return answer
 
@@ -160,6 +160,18 @@ class Conversation:
 
     def reset(self) -> None:
         self.turns.clear()
+
+
+def encodable(text: str) -> str:
+    """``text`` with lone surrogates (undecodable bytes typed or piped in) replaced by "?".
+
+    The tokenizer and JSON output both reject them; every other character is kept.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def line_of(text: str, offset: int) -> int:

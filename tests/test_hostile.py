@@ -280,6 +280,7 @@ ODD_QUESTIONS = [
     "\x00\x1b[31m\u202e\ufeff",
     "ناطور المنارة؟",
     "the of and a to",
+    "storm \udcff\udcfe keeper \ud800",  # undecodable bytes from argv or a pipe, a lone surrogate
 ]
 
 
