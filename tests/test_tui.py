@@ -73,8 +73,11 @@ async def ask(pilot, question: str) -> AnswerEntry:
     box.focus()
     box.value = question
     await pilot.press("enter")
+    entry = pilot.app.screen.query(AnswerEntry).last()
+    # The worker may be done before its AnswerReady message is handled: wait for the screen.
+    await until(pilot, lambda: entry.answer is not None or entry.error is not None, rounds=3000)
     await settle(pilot)
-    return pilot.app.screen.query(AnswerEntry).last()
+    return entry
 
 
 def painted(app) -> str:
@@ -175,7 +178,7 @@ async def test_rebuild_after_adding_a_file_shows_progress_then_the_summary(fake_
         assert status.query_one("#progress").display
         assert "Rebuilding" in status.status
         gate.set()
-        await settle(pilot)
+        await until(pilot, lambda: "Index rebuilt" in status.status)
         assert not status.has_class("-indexing")
         assert "1 added, 0 updated, 0 removed" in status.status
         transcript = app.screen.query_one(Transcript)
@@ -194,8 +197,9 @@ async def test_rebuild_from_the_command_palette(fake_engine, seeds_copy):
         await pilot.press(*"rebuild")
         await until(pilot, lambda: "Rebuild the index" in painted(app))
         await pilot.press("enter")
-        await settle(pilot)
-        assert "0 added, 0 updated, 1 removed" in app.screen.query_one(StatusBar).status
+        status = app.screen.query_one(StatusBar)
+        await until(pilot, lambda: "Index rebuilt" in status.status)
+        assert "0 added, 0 updated, 1 removed" in status.status
 
 
 async def test_a_question_asked_while_the_model_loads_is_answered_when_it_is_ready(seeds_copy, tmp_path):
@@ -214,8 +218,7 @@ async def test_a_question_asked_while_the_model_loads_is_answered_when_it_is_rea
         entry = app.screen.query_one(AnswerEntry)
         assert entry.answer is None and "model" in entry.pending
         embedder.gate.set()
-        await settle(pilot)
-        assert entry.answer is not None
+        await until(pilot, lambda: entry.answer is not None, rounds=1000)
         assert entry.answer.question == "What did Grushko demand?"
         assert "Ready" in status.status
 
@@ -306,8 +309,8 @@ async def test_a_load_failure_is_one_sentence_in_a_modal(seeds_copy, tmp_path):
     engine.sync()
     app = create_app(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        assert isinstance(app.screen, ErrorDialog)
+        await until(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        await pilot.pause()
         assert "the model files are missing; reinstall qa" in painted(app)
         assert "Traceback" not in painted(app)
         await pilot.press("enter")
@@ -323,14 +326,13 @@ async def test_an_index_from_another_model_is_explained_and_rebuilt_with_ctrl_r(
     engine = Engine(seeds_copy, tmp_path / "index", FakeEmbedder())
     app = create_app(engine)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        assert isinstance(app.screen, ErrorDialog)
+        await until(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        await pilot.pause()
         assert "ctrl+r" in painted(app)
         await pilot.press("enter")
         await pilot.press("ctrl+r")
-        await settle(pilot)
-        assert isinstance(app.screen, ChatScreen), painted(app)
-        assert "Ready" in app.screen.query_one(StatusBar).status
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen)
+                    and "Ready" in app.screen.query_one(StatusBar).status, rounds=1000)
         entry = await ask(pilot, "What did Grushko demand?")
         assert entry.answer is not None
 
@@ -341,14 +343,13 @@ async def test_a_changed_corpus_is_announced_with_an_offer_to_rebuild(fake_engin
     app = create_app(fake_engine)
     seen = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        assert any("later.txt" in m and "ctrl+r" in m for m in seen)
+        await until(pilot, lambda: any("later.txt" in m and "ctrl+r" in m for m in seen))
 
 
 async def test_missing_index_is_built_on_start(fake_engine):
     app = create_app(fake_engine)
     assert not fake_engine.index_exists()
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+        status = app.screen.query_one(StatusBar)
+        await until(pilot, lambda: "Ready" in status.status, rounds=1000)
         assert fake_engine.index_exists()
-        assert "Ready" in app.screen.query_one(StatusBar).status

@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 from qa.indexer import IndexProgress, SyncReport
 from qa.results import Answer, Citation, Passage
 from qa.tui.app import create_app
+from qa.tui.widgets.transcript import AnswerEntry
 
 SIZE = (120, 40)
 
@@ -114,6 +115,7 @@ def stub():
 
 
 async def settle(pilot) -> None:
+    """Until no worker runs (their messages may still be on the way: see ``ask``)."""
     for _ in range(50):
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
@@ -124,7 +126,13 @@ async def settle(pilot) -> None:
 async def ask(pilot, question: str) -> None:
     pilot.app.screen.query_one("#question").value = question  # typing key by key is slow
     await pilot.press("enter")
-    await settle(pilot)
+    entry = pilot.app.screen.query(AnswerEntry).last()
+    for _ in range(500):  # until the answer is on screen, not just computed
+        await settle(pilot)
+        if entry.answer is not None:
+            return
+        await pilot.pause(0.01)
+    raise AssertionError(f"no answer to {question!r}")
 
 
 async def answered(pilot) -> None:
