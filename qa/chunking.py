@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.boilerplate import Span, line_spans
+from qa.boilerplate import _LIST_ITEM, _SENTENCE_END, WRAP_MIN_WIDTH, WRAP_RATIO, Span, line_spans
 
 _FALLBACK_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+# A line that starts a new block even right after a wrapped line: a list item, heading, table row.
+_NEW_BLOCK = re.compile(_LIST_ITEM.pattern + r"|^\s*(?:#|\|)")
 
 
 @dataclass(frozen=True)
@@ -52,13 +54,44 @@ def default_token_counter() -> TokenCounter:
 
 
 def split_sentences(text: str, start: int, end: int) -> list[Span]:
-    """Sentence spans of ``text[start:end]``; each line is split on its own."""
+    """Sentence spans of ``text[start:end]``; each line is split on its own.
+
+    A hard-wrapped paragraph counts as one line: its line breaks become spaces for the splitter
+    (one character for one, so offsets hold), and a sentence may then span a wrapped line break.
+    """
     spans: list[Span] = []
-    for line_start, line_end in line_spans(text[start:end]):
-        line = text[start + line_start : start + line_end]
+    for line_start, line_end in _unwrapped_lines(text[start:end]):
+        line = text[start + line_start : start + line_end].replace("\n", " ")
         for s, e in _line_sentences(line):
             spans.append((start + line_start + s, start + line_start + e))
     return spans
+
+
+def _unwrapped_lines(text: str) -> list[Span]:
+    """Line spans of ``text``, with the lines of a hard-wrapped paragraph joined into one.
+
+    A line is wrapped into the next when it does not end like a sentence and is nearly as long as
+    the longest line here (the rule the boilerplate module uses), unless the next line starts a
+    list item, a heading or a table row.
+    """
+    lines = line_spans(text)
+    lengths = [len(text[s:e].strip()) for s, e in lines]
+    width = max(lengths, default=0)
+    if width < WRAP_MIN_WIDTH or len(lines) < 2:
+        return lines
+    joined: list[Span] = []
+    for i, (s, e) in enumerate(lines):
+        if joined and _wraps(text, lines[i - 1], lengths[i - 1], width) and lengths[i] \
+                and not _NEW_BLOCK.match(text[s:e]):
+            joined[-1] = (joined[-1][0], e)
+        else:
+            joined.append((s, e))
+    return joined
+
+
+def _wraps(text: str, line: Span, length: int, width: int) -> bool:
+    content = text[line[0]:line[1]].strip()
+    return length >= WRAP_RATIO * width and not _SENTENCE_END.search(content)
 
 
 def _line_sentences(line: str) -> list[Span]:

@@ -333,6 +333,13 @@ def test_hard_wrapped_paragraphs_are_content(tmp_path):
     [top] = engine.search("picnic moved from June to September", k=1)
     assert top.source == "board.md"
     assert top.text == WRAPPED_NOTE[top.start:top.end]
+    # A sentence runs across the wrapped line breaks, so an answer cites it whole.
+    first = WRAPPED_NOTE.index("The board met")
+    assert (first, WRAPPED_NOTE.index("heat last summer.") + len("heat last summer.")) \
+        in top.sentences
+    answer = engine.ask("Why was the annual picnic moved from June to September?")
+    assert answer.found and answer.citations[0].text.startswith("The board met on Thursday")
+    assert answer.citations[0].text == WRAPPED_NOTE[answer.citations[0].start:answer.citations[0].end]
 
 
 @pytest.mark.parametrize("original, encoding", [
