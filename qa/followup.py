@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.lexical import terms
+from qa.lexical import question_terms, terms
 from qa.results import Turn
 
 ANAPHORA = frozenset(
@@ -15,6 +15,9 @@ ANAPHORA = frozenset(
 )
 # Context terms count this much against the new question's own terms.
 CONTEXT_WEIGHT = 0.5
+SENTENCE_CONTEXT_WEIGHT = 0.25
+# A follow-up's query is broader than a question of its own, so look at more passages.
+FOLLOWUP_EXTRA_PASSAGES = 2
 SHORT_QUESTION_TERMS = 3
 MAX_CONTEXT_CHARS = 300
 
@@ -26,6 +29,13 @@ class Query:
     text: str  # the text embedded for dense retrieval
     terms: dict[str, float]  # BM25 term -> weight
     is_followup: bool = False
+
+    def sentence_terms(self) -> dict[str, float]:
+        """Weights for picking answer sentences: the context found the passages, so here the
+        new question's own words count most."""
+        if not self.is_followup:
+            return self.terms
+        return {t: (w if w >= 1.0 else SENTENCE_CONTEXT_WEIGHT) for t, w in self.terms.items()}
 
 
 def is_followup(question: str, history: Sequence[Turn]) -> bool:
@@ -41,7 +51,7 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
 
 def resolve(question: str, history: Sequence[Turn]) -> Query:
     """The query for ``question``, widened with the previous turn when it is a follow-up."""
-    own = {t: 1.0 for t in terms(question)}
+    own = {t: 1.0 for t in question_terms(question)}
     if not is_followup(question, history):
         return Query(question, own)
     context = history[-1].answer.query or history[-1].question

@@ -44,3 +44,13 @@ def words(text: str) -> list[str]:
 def terms(text: str) -> list[str]:
     """Stemmed content words of ``text``, in order, repeats kept."""
     return [stem(w) for w in words(text) if w not in STOP_WORDS]
+
+
+# In "how long did it last" the adjective asks for the answer's type; it is not a topic word.
+_WH_ADJECTIVE = re.compile(
+    r"\bhow\s+(long|many|much|often|far|old|big|large|tall|high|soon|early|late|fast)\b", re.I)
+
+
+def question_terms(question: str) -> list[str]:
+    """Terms of a question, without the adjective of a "how long / how many ..." phrase."""
+    return terms(_WH_ADJECTIVE.sub(" ", question))

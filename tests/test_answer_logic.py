@@ -1,0 +1,132 @@
+"""Fusion, de-duplication, sentence selection and follow-up resolution as pure functions."""
+
+from __future__ import annotations
+
+from qa.answer import (
+    Candidate,
+    Scored,
+    answer_confidence,
+    group_citations,
+    score_sentences,
+    select_sentences,
+)
+from qa.followup import is_followup, resolve
+from qa.results import Answer, Turn
+from qa.retrieval import (
+    bigram_overlap,
+    collapse_near_duplicates,
+    dense_weight,
+    normalized_score_fusion,
+    rerank_by_phrases,
+)
+
+
+def test_fusion_rewards_rows_strong_in_both_lists():
+    dense = [(1, 0.80), (2, 0.70), (3, 0.40)]
+    lexical = [(3, 12.0), (1, 10.0), (4, 2.0)]
+    fused = normalized_score_fusion(dense, lexical, weight=0.5)
+    order = [row for row, _ in fused]
+    assert order[0] == 1  # near the top of both lists
+    assert set(order) == {1, 2, 3, 4}
+
+
+def test_fusion_scales_each_side_to_zero_one():
+    fused = dict(normalized_score_fusion([(1, 0.9), (2, 0.3)], [(2, 5.0)], weight=0.5))
+    assert abs(fused[1] - 0.5) < 1e-9  # top cosine, no BM25
+    assert abs(fused[2] - 0.5) < 1e-9  # lowest cosine, top BM25
+
+
+def test_fusion_weight_tilts_toward_one_side():
+    dense, lexical = [(1, 0.9), (2, 0.5)], [(2, 9.0), (1, 1.0)]
+    assert normalized_score_fusion(dense, lexical, weight=0.9)[0][0] == 1
+    assert normalized_score_fusion(dense, lexical, weight=0.1)[0][0] == 2
+
+
+def test_dense_weight_grows_with_question_length_within_bounds():
+    weights = [dense_weight(n) for n in range(0, 40)]
+    assert weights == sorted(weights)
+    assert min(weights) >= 0.35 and max(weights) <= 0.8
+
+
+def test_phrase_rerank_lifts_a_passage_with_the_question_pair():
+    fused = [(1, 0.50), (2, 0.45)]
+    texts = {1: ["minsk", "peac", "agreement"], 2: ["minsk", "agreement", "sign"]}
+    reranked = rerank_by_phrases(fused, ["minsk", "agreement"], texts.__getitem__)
+    assert reranked[0][0] == 2
+    assert bigram_overlap(["a", "b", "c"], ["x", "b", "c"]) == 0.5
+
+
+def test_near_duplicates_collapse_to_the_best_ranked_copy():
+    base = "The NATO-Russia Council met in Brussels on Wednesday to discuss the situation around Ukraine."
+    texts = [base, "Something else entirely about missiles in Europe and arms control talks.",
+             "Brussels 12.01.2022 " + base, base.upper()]
+    kept = collapse_near_duplicates([10, 11, 12, 13], texts)
+    assert kept == [10, 11]
+
+
+def test_distinct_passages_are_all_kept():
+    texts = ["alpha beta gamma delta epsilon", "zeta eta theta iota kappa", "lambda mu nu xi omicron"]
+    assert collapse_near_duplicates([1, 2, 3], texts) == [1, 2, 3]
+
+
+def _candidate(passage, position, text, start=None):
+    start = position * 100 if start is None else start
+    return Candidate(passage, "a.txt", start, start + len(text), text, position)
+
+
+def test_sentence_with_the_question_terms_wins():
+    candidates = [
+        _candidate(0, 0, "The weather in Brussels was cold and grey that week in January."),
+        _candidate(0, 1, "Grushko demanded legal guarantees that NATO would not expand to the east."),
+    ]
+    scored = score_sentences(candidates, {"grushko": 1.0, "demand": 1.0}, {"grushko": 3, "demand": 1}, 50, [1.0])
+    best = max(scored, key=lambda s: s.score)
+    assert "guarantees" in best.candidate.text
+    assert best.overlap == 1.0
+
+
+def test_selection_respects_the_length_budget_and_reading_order():
+    scored = [Scored(_candidate(0, i, "x" * 200), 1.0 - i * 0.01, 0.5) for i in range(5)]
+    chosen = select_sentences(scored, max_chars=450)
+    assert 1 <= len(chosen) <= 3
+    assert sum(len(s.candidate.text) for s in chosen) <= 450
+    assert [s.candidate.position for s in chosen] == sorted(s.candidate.position for s in chosen)
+
+
+def test_selection_drops_weak_runners_up():
+    scored = [Scored(_candidate(0, 0, "best sentence here"), 1.0, 1.0),
+              Scored(_candidate(1, 0, "weak sentence here"), 0.3, 0.1)]
+    assert len(select_sentences(scored)) == 1
+
+
+def test_adjacent_sentences_share_one_citation():
+    a = Scored(_candidate(0, 0, "First."), 1.0, 1.0)
+    b = Scored(_candidate(0, 1, "Second."), 0.9, 1.0)
+    c = Scored(_candidate(1, 4, "Elsewhere."), 0.9, 1.0)
+    assert [len(g) for g in group_citations([a, b, c])] == [2, 1]
+
+
+def _turn(question: str) -> Turn:
+    return Turn(question, Answer(question, True, "answer", query=question))
+
+
+def test_pronoun_question_is_a_follow_up():
+    history = [_turn("Who is Alexander Fomin?")]
+    assert is_followup("What did he say about relations with NATO?", history)
+    query = resolve("What did he say about relations with NATO?", history)
+    assert "fomin" in query.terms and query.terms["fomin"] < query.terms["nato"]
+    assert "Fomin" in query.text
+
+
+def test_self_contained_question_is_not_a_follow_up():
+    history = [_turn("Who is Alexander Fomin?")]
+    assert not is_followup("Where did the Russian Foreign Ministry publish draft agreements?", history)
+    assert not is_followup("What did he say?", [])
+
+
+def test_confidence_rises_with_evidence():
+    weak = [Scored(_candidate(0, 0, "unrelated words"), 0.1, 0.1, 1.0)]
+    strong = [Scored(_candidate(0, 0, "matching words"), 1.0, 0.9, 15.0)]
+    assert answer_confidence(0.2, 0.1, weak) < 0.05
+    assert answer_confidence(0.7, 0.9, strong) > 0.9
+    assert answer_confidence(0.7, 0.9, []) < answer_confidence(0.7, 0.9, strong)

