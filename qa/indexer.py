@@ -23,7 +23,11 @@ from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.lexical import terms
 from qa.store import ChunkRecord, StoredDocument
 
-CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-per-line", "boilerplate": 1}
+# Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
+# keeps its old chunks and sentence spans, so an index built by the old rules must be refused.
+# (Boilerplate changes need no bump: segments are recomputed and compared on every build.)
+CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines",
+            "boilerplate": 1}
 EMBED_BATCH = 128
 BM25_PARAMS = {"k1": 1.2, "b": 0.75}
 
