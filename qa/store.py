@@ -146,7 +146,22 @@ def check_compatible(manifest: dict, expected: dict) -> None:
 
 
 def load_snapshot(index_dir: Path, expected: dict, verify: bool = True) -> IndexSnapshot:
-    """Load the live generation, verifying every file against the manifest's checksums."""
+    """Load the live generation, verifying every file against the manifest's checksums.
+
+    A build that switches CURRENT while this reads (and removes the generation being read) is
+    not damage: the new generation is read instead.
+    """
+    for attempt in range(3):
+        before = current_path_safe(index_dir)
+        try:
+            return _load_live(index_dir, expected, verify)
+        except IndexDamaged:
+            if attempt == 2 or current_path_safe(index_dir) == before:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
     import bm25s
     import faiss
 

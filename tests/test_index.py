@@ -543,3 +543,23 @@ def test_the_lock_is_released_when_its_holder_is_killed(corpus, index_dir):
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def test_a_reader_racing_a_build_reads_the_new_generation(corpus, index_dir, monkeypatch):
+    engine_for(corpus, index_dir).sync()
+    verify = store.verify_files
+    raced = []
+
+    def verify_while_a_build_switches(path, manifest):
+        # The reader has read CURRENT and the manifest; now another build finishes and removes
+        # the generation it was about to read.
+        if not raced:
+            raced.append(path.name)
+            write_doc(corpus, "late.txt", ["A late report about the velloran festival arrived."])
+            engine_for(corpus, index_dir).sync()
+        return verify(path, manifest)
+
+    monkeypatch.setattr(store, "verify_files", verify_while_a_build_switches)
+    snap = snapshot_of(index_dir)
+    assert raced == ["gen-000001"]
+    assert snap.generation == 2 and "late.txt" in snap.documents
