@@ -71,8 +71,10 @@ def evaluate(engine: Engine, questions: list[dict]) -> dict:
     answers, lengths, found = [], [], 0
     for q in questions:
         answer = engine.ask(q["question"])
+        # The answer's citations first, then the passages not already cited (each counted once).
         items = [(c.source, c.start, c.end) for c in answer.citations]
-        items += [(p.source, p.start, p.end) for p in answer.passages]
+        items += [(p.source, p.start, p.end) for p in answer.passages
+                  if not any(s == p.source and p.start <= a < p.end for s, a, _ in items)]
         results["qa"].append(items)
         answers.append(answer.text if answer.found else "")
         lengths.append(len(answer.text) if answer.found else 0)

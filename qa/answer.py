@@ -97,6 +97,9 @@ ANSWER_TYPES = {
                         r"\b(?:last|next|this)\s+(?:week|month|year)\b")),
 }
 ANSWER_TYPE_BONUS = 0.4
+# Cosine of the question and the sentence's in-context vector (see the embedder): on held-out
+# questions +.005 answers containing the gold answer on SQuAD and +.017 on news at 0.6.
+SIMILARITY_WEIGHT = 0.6
 
 
 def answer_type(question: str) -> str | None:
@@ -118,8 +121,10 @@ def score_sentences(
     num_docs: int,
     passage_scores: Sequence[float],
     expected_type: str | None = None,
+    similarity: Sequence[float] | None = None,
 ) -> list[Scored]:
-    """Score every candidate: lexical overlap, passage rank, and the expected answer type.
+    """Score every candidate: lexical overlap, passage rank, the expected answer type and the
+    dense similarity of the sentence to the question (``similarity[i]`` for ``candidates[i]``).
 
     Weights were set on held-out benchmark questions: overlap carries most of the signal, the
     passage prior (see passage_prior) leans toward the best-ranked passages, and very short
@@ -128,12 +133,14 @@ def score_sentences(
     weights_idf = {t: idf(doc_freq, num_docs, t) for t in question_terms}
     best_passage = max(passage_scores) if passage_scores else 1.0
     scored = []
-    for candidate in candidates:
+    for i, candidate in enumerate(candidates):
         overlap, mass = term_overlap(question_terms, candidate.text, weights_idf)
         prior = passage_scores[candidate.passage] / best_passage if best_passage > 0 else 0.0
         score = overlap + 0.35 * prior
         if has_answer_type(candidate.text, expected_type):
             score += ANSWER_TYPE_BONUS
+        if similarity is not None:
+            score += SIMILARITY_WEIGHT * similarity[i]
         n_words = len(_WORDS.findall(candidate.text))
         if n_words < 5:
             score -= 0.25
@@ -143,7 +150,7 @@ def score_sentences(
 
 def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS,
                      max_sentences: int = MAX_SENTENCES, relative: float = 0.5,
-                     overlap_ratio: float = 0.5) -> list[Scored]:
+                     overlap_ratio: float = 0.3) -> list[Scored]:
     """The best sentence, plus close runners-up while the answer stays under ``max_chars``.
 
     Returned in a readable order: the passage holding the best sentence first, and sentences of

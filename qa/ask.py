@@ -6,6 +6,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from qa.answer import (
     PASSAGES_CONSIDERED,
     Candidate,
@@ -47,6 +49,7 @@ class Retrieval:
     rows: list[int]
     dense: dict[int, float]
     bm25: dict[int, float]
+    vector: np.ndarray | None = None
     timings: dict = field(default_factory=dict)
 
 
@@ -71,7 +74,7 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
     timings["embed"] = t1 - t0
     timings["search"] = time.perf_counter() - t1
     passages = [engine.passage(row, score_of[row]) for row in kept]
-    return Retrieval(passages, kept, dict(dense), dict(lexical), timings)
+    return Retrieval(passages, kept, dict(dense), dict(lexical), vector, timings)
 
 
 def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
@@ -85,14 +88,16 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     t0 = time.perf_counter()
     snap = engine.snapshot
     top = found.passages[:PASSAGES_CONSIDERED + (FOLLOWUP_EXTRA_PASSAGES if query.is_followup else 0)]
-    candidates = [
-        Candidate(rank, p.source, s, e, snap.documents[p.source].text[s:e], position)
-        for rank, p in enumerate(top)
-        for position, (s, e) in enumerate(p.sentences)
-    ]
+    candidates, similarity = [], []
+    for rank, (passage, row) in enumerate(zip(top, found.rows)):
+        cosines = snap.chunk_sentence_vectors(row).astype(np.float32) @ found.vector
+        for position, (s, e) in enumerate(passage.sentences):
+            candidates.append(Candidate(rank, passage.source, s, e,
+                                        snap.documents[passage.source].text[s:e], position))
+            similarity.append(float(cosines[position]))
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(top))],
-                             answer_type(question))
+                             answer_type(question), similarity)
     chosen = select_sentences(scored)
     coverage = max((passage_coverage(query.terms, p.text, snap.doc_freq, len(snap.chunks))
                     for p in top), default=0.0)

@@ -18,7 +18,7 @@ from qa.boilerplate import corpus_segments
 from qa.chunking import chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
 from qa.documents import CorpusFile, SkipFile, file_sha256, load_document, scan_corpus
-from qa.embedder import Embedder
+from qa.embedder import Embedder, sentence_vectors_by_encoding
 from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.lexical import terms
 from qa.store import ChunkRecord, StoredDocument
@@ -218,7 +218,9 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
     keep_ids = {c.id for c in chunks}
     dropped = [c.id for c in (previous.chunks if previous else ()) if c.id not in keep_ids]
 
-    vectors, embedded = _vectors_for(fresh, documents, previous, embedder, index_dir, report)
+    vectors, fresh_sentences, embedded = _vectors_for(fresh, documents, previous, embedder,
+                                                      index_dir, report)
+    sentence_vectors = _sentence_matrix(chunks, previous, fresh_sentences, embedder.dimension)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
     report(IndexProgress("writing", 0, 1))
     bm25, doc_freq = _bm25([documents[c.source].text[c.start:c.end] for c in chunks])
@@ -234,7 +236,8 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
     }
     seconds = time.perf_counter() - began
     manifest["build_seconds"] = round(seconds, 3)
-    final = store.write_generation(index_dir, manifest, documents, chunks, index, bm25, doc_freq)
+    final = store.write_generation(index_dir, manifest, documents, chunks, index, bm25, doc_freq,
+                                   sentence_vectors)
     store.remove_leftovers(index_dir, keep=final)
     store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))
@@ -243,38 +246,79 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
                       generation, {s: m["reason"] for s, m in skipped.items()})
 
 
-def _vectors_for(fresh, documents, previous, embedder, index_dir, report) -> tuple[np.ndarray, int]:
-    """Vectors for new chunks: reused by text hash where possible, embedded otherwise."""
+def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
+    """Chunk and sentence vectors for new chunks: reused by text hash, embedded otherwise.
+
+    Returns (chunk vectors in ``fresh`` order, {chunk hash: sentence vectors}, chunks embedded).
+    """
     dim = embedder.dimension
     vectors = np.zeros((len(fresh), dim), dtype=np.float32)
+    sentences: dict[str, np.ndarray] = {}
     reusable: dict[str, int] = {}
     if previous is not None:
-        reusable = {c.hash: c.id for c in previous.chunks}
+        reusable = {c.hash: row for row, c in enumerate(previous.chunks)}
     cache = store.EmbeddingCache(index_dir, embedder.name, dim)
-    cached = cache.load()
+    sentence_cache = store.EmbeddingCache(index_dir, embedder.name + "#sentences", dim)
+    cached, cached_sentences = cache.load(), sentence_cache.load()
     todo: dict[str, list[int]] = {}
     for row, chunk in enumerate(fresh):
-        if chunk.hash in cached:
+        count = len(chunk.sentences)
+        keys = [_sentence_key(chunk.hash, i) for i in range(count)]
+        if chunk.hash in cached and all(k in cached_sentences for k in keys):
             vectors[row] = cached[chunk.hash]
-        elif chunk.hash in reusable:
-            vectors[row] = previous.vectors.reconstruct(reusable[chunk.hash])
+            sentences[chunk.hash] = np.stack([cached_sentences[k] for k in keys]) if keys \
+                else np.zeros((0, dim), np.float32)
+        elif chunk.hash in reusable and len(previous.chunks[reusable[chunk.hash]].sentences) == count:
+            old_row = reusable[chunk.hash]
+            vectors[row] = previous.vectors.reconstruct(previous.chunks[old_row].id)
+            sentences[chunk.hash] = previous.chunk_sentence_vectors(old_row).astype(np.float32)
         else:
             todo.setdefault(chunk.hash, []).append(row)
     if not todo:
-        return vectors, 0
+        return vectors, sentences, 0
     keys = list(todo)
-    text_of = {c.hash: documents[c.source].text[c.start:c.end] for c in fresh}
+    first_of = {c.hash: c for c in fresh}
+    text_of = {h: documents[c.source].text[c.start:c.end] for h, c in first_of.items()}
     # Longest first, so the progress bar slows down rather than stalling at the end.
     keys.sort(key=lambda k: -len(text_of[k]))
     report(IndexProgress("embedding", 0, len(keys)))
+    encode = getattr(embedder, "encode_with_sentences", None)
     for first in range(0, len(keys), EMBED_BATCH):
         batch = keys[first : first + EMBED_BATCH]
-        encoded = embedder.encode([text_of[k] for k in batch])
+        texts = [text_of[k] for k in batch]
+        spans = [[(s - first_of[k].start, e - first_of[k].start) for s, e in first_of[k].sentences]
+                 for k in batch]
+        if encode is not None:
+            encoded, sentence_lists = encode(texts, spans)
+        else:
+            encoded, sentence_lists = sentence_vectors_by_encoding(embedder, texts, spans)
+        # Sentences first: a chunk key in the cache promises its sentence vectors are there.
+        sentence_keys = [_sentence_key(k, i) for k, lst in zip(batch, sentence_lists) for i in range(len(lst))]
+        if sentence_keys:
+            sentence_cache.append(sentence_keys, np.concatenate(sentence_lists))
         cache.append(batch, encoded)
-        for key, vector in zip(batch, encoded):
+        for key, vector, sentence_vectors in zip(batch, encoded, sentence_lists):
             vectors[todo[key]] = vector
+            sentences[key] = sentence_vectors
         report(IndexProgress("embedding", min(first + EMBED_BATCH, len(keys)), len(keys)))
-    return vectors, len(keys)
+    return vectors, sentences, len(keys)
+
+
+def _sentence_key(chunk_hash: str, index: int) -> str:
+    return hashlib.sha1(f"{chunk_hash}:{index}".encode()).hexdigest()
+
+
+def _sentence_matrix(chunks, previous, fresh_sentences, dimension) -> np.ndarray:
+    """Sentence vectors of every chunk of the new generation, in chunk order."""
+    parts = []
+    for chunk in chunks:
+        if chunk.hash in fresh_sentences:
+            parts.append(fresh_sentences[chunk.hash])
+        else:  # kept unchanged from the previous generation
+            parts.append(previous.chunk_sentence_vectors(previous.row_of_id[chunk.id]))
+    if not parts:
+        return np.zeros((0, dimension), dtype=np.float16)
+    return np.concatenate(parts).astype(np.float16)
 
 
 def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):

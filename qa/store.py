@@ -35,7 +35,7 @@ import numpy as np
 
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 
-SCHEMA = 1
+SCHEMA = 2  # 2: sentence vectors (sentences.npy)
 CURRENT = "CURRENT"
 LOCK = ".lock"
 BUILD_PREFIX = ".build-"
@@ -77,10 +77,20 @@ class IndexSnapshot:
     vectors: object  # faiss.IndexIDMap2
     bm25: object  # bm25s.BM25
     doc_freq: dict[str, int]
+    # One float16 row per sentence, in chunk order: chunk r's sentences start at sentence_first[r].
+    sentence_vectors: np.ndarray | None = None
     row_of_id: dict[int, int] = field(default_factory=dict)
+    sentence_first: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.row_of_id = {chunk.id: row for row, chunk in enumerate(self.chunks)}
+        counts = np.fromiter((len(c.sentences) for c in self.chunks), dtype=np.int64,
+                             count=len(self.chunks))
+        self.sentence_first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+
+    def chunk_sentence_vectors(self, row: int) -> np.ndarray:
+        first = int(self.sentence_first[row])
+        return self.sentence_vectors[first : first + len(self.chunks[row].sentences)]
 
     @property
     def generation(self) -> int:
@@ -176,6 +186,7 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
         doc_freq = json.loads((path / "terms.json").read_text(encoding="utf-8"))
         vectors = faiss.read_index(str(path / "vectors.faiss"))
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
+        sentence_vectors = np.load(path / "sentences.npy", allow_pickle=False)
     except Exception as exc:  # any parse failure of a checksummed file means damage
         raise IndexDamaged(f"index in {path} cannot be read ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
@@ -184,13 +195,14 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IndexDamaged(f"index in {path} is inconsistent ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
-    if vectors.ntotal != len(chunks):
+    if vectors.ntotal != len(chunks) or len(sentence_vectors) != sum(len(c.sentences) for c in chunks):
         raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
-    return IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq)
+    return IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq,
+                         sentence_vectors)
 
 
 # Every generation has these; a manifest that does not list them all cannot vouch for the index.
-REQUIRED_FILES = ("chunks.json", "documents.json", "terms.json", "vectors.faiss")
+REQUIRED_FILES = ("chunks.json", "documents.json", "terms.json", "vectors.faiss", "sentences.npy")
 
 
 def verify_files(path: Path, manifest: dict) -> None:
@@ -268,6 +280,7 @@ def write_generation(
     vectors,
     bm25,
     doc_freq: dict[str, int],
+    sentence_vectors: np.ndarray,
 ) -> Path:
     """Write a complete generation beside the live one, then switch CURRENT to it atomically."""
     import faiss
@@ -281,6 +294,8 @@ def write_generation(
     _write_json(build / "documents.json", {s: d.text for s, d in documents.items()})
     _write_json(build / "terms.json", doc_freq)
     faiss.write_index(vectors, str(build / "vectors.faiss"))
+    np.save(build / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float16),
+            allow_pickle=False)
     bm25.save(str(build / "bm25"), show_progress=False)
     files = sorted(p for p in build.rglob("*") if p.is_file())
     for file in files:

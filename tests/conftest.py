@@ -30,6 +30,16 @@ class FakeEmbedder:
     def encode(self, texts, batch_size: int = 32) -> np.ndarray:
         self.calls += 1
         self.texts_encoded += len(texts)
+        return self._vectors(texts)
+
+    def encode_with_sentences(self, texts, spans):
+        """Like the real embedder: sentence vectors come with the chunk's one encoding."""
+        vectors = self.encode(texts)
+        return vectors, [self._vectors([text[s:e] for s, e in text_spans]) if text_spans
+                         else np.zeros((0, self.dimension), np.float32)
+                         for text, text_spans in zip(texts, spans)]
+
+    def _vectors(self, texts) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             for word in re.findall(r"\w+", text.lower()):
