@@ -89,7 +89,11 @@ def _engine(args):
 
 
 def _warn(source: str, reason: str) -> None:
-    print(f"qa: warning: skipped {source}: {reason}", file=sys.stderr)
+    """A skipped file (``source``), or with no source a notice about the build itself."""
+    if source:
+        print(f"qa: warning: skipped {source}: {reason}", file=sys.stderr)
+    else:
+        print(f"qa: warning: {reason}", file=sys.stderr)
 
 
 class _ProgressBar:

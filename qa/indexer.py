@@ -131,8 +131,9 @@ def _load_previous(index_dir: Path, expected: dict, warn: Warn):
         return store.load_snapshot(index_dir, expected)
     except IndexMissing:
         return None
-    except IndexDamaged as exc:
-        warn(str(index_dir), f"{exc}; rebuilding it from the documents")
+    except IndexDamaged:
+        # Not a skipped file: an empty source tells the front end to print the reason alone.
+        warn("", f"the index in {index_dir} is damaged; rebuilding it from the documents")
         return None
     except IndexIncompatible:
         raise

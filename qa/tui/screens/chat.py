@@ -118,7 +118,8 @@ class ChatScreen(Screen):
         report = self.engine.sync(
             rebuild=rebuild,
             progress=progress,
-            warn=lambda source, reason: warnings.append(f"skipped {source}: {reason}"),
+            warn=lambda source, reason: warnings.append(
+                f"skipped {source}: {reason}" if source else reason),
             on_wait=lambda: self.post_message(IndexWaited()),
         )
         self.post_message(IndexSynced(report, startup, warnings))
