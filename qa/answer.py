@@ -41,16 +41,17 @@ def idf(doc_freq: Mapping[str, int], num_docs: int, term: str) -> float:
     return math.log(1 + (num_docs - doc_freq.get(term, 0) + 0.5) / (doc_freq.get(term, 0) + 0.5))
 
 
-def term_overlap(question_terms: Mapping[str, float], sentence: str,
+def term_overlap(question_terms: Mapping[str, float], sentence: str | Sequence[str],
                  weights_idf: Mapping[str, float]) -> tuple[float, float]:
-    """(share, mass): the question's (idf x weight) mass whose terms occur in ``sentence``."""
-    present = set(terms(sentence))
+    """(share, mass): the question's (idf x weight) mass whose terms occur in ``sentence``
+    (a text, or its terms already computed)."""
+    present = set(terms(sentence) if isinstance(sentence, str) else sentence)
     total = sum(weights_idf[t] * w for t, w in question_terms.items())
     mass = sum(weights_idf[t] * w for t, w in question_terms.items() if t in present)
     return (mass / total if total > 0 else 0.0), mass
 
 
-def passage_coverage(question_terms: Mapping[str, float], passage: str,
+def passage_coverage(question_terms: Mapping[str, float], passage: str | Sequence[str],
                      doc_freq: Mapping[str, int], num_docs: int) -> float:
     weights_idf = {t: idf(doc_freq, num_docs, t) for t in question_terms}
     return term_overlap(question_terms, passage, weights_idf)[0]

@@ -67,10 +67,10 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
     lexical = top_rows(bm25_scores(snap.bm25, list(weights), list(weights.values())), CANDIDATES)
     fused = normalized_score_fusion(dense, lexical, dense_weight(len(weights)))
     fused = rerank_by_phrases(fused, terms(text[:MAX_QUERY_CHARS]),
-                              lambda row: terms(snap.chunk_text(snap.chunks[row])))
+                              snap.chunk_terms)
     head = [row for row, _ in fused[: max(4 * k, 20)]]
     score_of = dict(fused)
-    kept = collapse_near_duplicates(head, [snap.chunk_text(snap.chunks[r]) for r in head])[:k]
+    kept = collapse_near_duplicates(head, lambda i: snap.chunk_text(snap.chunks[head[i]]), limit=k)
     timings["embed"] = t1 - t0
     timings["search"] = time.perf_counter() - t1
     passages = [engine.passage(row, score_of[row]) for row in kept]
@@ -99,8 +99,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
                              [passage_prior(rank) for rank in range(len(top))],
                              answer_type(question), similarity)
     chosen = select_sentences(scored)
-    coverage = max((passage_coverage(query.terms, p.text, snap.doc_freq, len(snap.chunks))
-                    for p in top), default=0.0)
+    coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
+                                     len(snap.chunks)) for row in found.rows[:len(top)]), default=0.0)
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),
                      default=0.0)
     confidence = answer_confidence(best_dense, coverage, scored)

@@ -30,20 +30,33 @@ def stem(word: str) -> str:
     return _stemmer().stemWord(word)
 
 
+def _possessive_dropped(word: str) -> str:
+    return word[:-2] if word.endswith(("'s", "’s")) else word
+
+
 def words(text: str) -> list[str]:
     """Lower-cased words, possessives dropped ("Russia’s" -> "russia")."""
-    out = []
-    for match in _WORD.finditer(text.lower()):
-        word = match.group()
-        if word.endswith(("'s", "’s")):
-            word = word[:-2]
-        out.append(word)
-    return out
+    return [_possessive_dropped(w) for w in _WORD.findall(text.lower())]
+
+
+# word -> its term, or "" for a stop word. Terms are computed for every passage and sentence a
+# question touches, so the per-word work is done once per distinct word.
+_TERM_OF: dict[str, str] = {}
 
 
 def terms(text: str) -> list[str]:
     """Stemmed content words of ``text``, in order, repeats kept."""
-    return [stem(w) for w in words(text) if w not in STOP_WORDS]
+    out = []
+    for word in _WORD.findall(text.lower()):
+        term = _TERM_OF.get(word)
+        if term is None:
+            base = _possessive_dropped(word)
+            term = "" if base in STOP_WORDS else stem(base)
+            if len(_TERM_OF) < 500_000:
+                _TERM_OF[word] = term
+        if term:
+            out.append(term)
+    return out
 
 
 # In "how long did it last" the adjective asks for the answer's type; it is not a topic word.

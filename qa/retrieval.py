@@ -91,17 +91,21 @@ def is_near_duplicate(a: frozenset, b: frozenset, threshold: float = 0.6) -> boo
 
 
 def collapse_near_duplicates(
-    ranked: Sequence[int], texts: Sequence[str], threshold: float = 0.6
+    ranked: Sequence[int], texts, threshold: float = 0.6, limit: int | None = None
 ) -> list[int]:
     """Keep the first of every group of near-duplicate texts, preserving rank order.
 
-    ``texts[i]`` is the text of ``ranked[i]``. Containment (not Jaccard) so a paragraph quoted
-    inside a longer one also counts as a copy.
+    ``texts[i]`` (a sequence, or a function of i) is the text of ``ranked[i]``. Containment (not
+    Jaccard) so a paragraph quoted inside a longer one also counts as a copy. Stops once
+    ``limit`` items are kept.
     """
+    text_of = texts if callable(texts) else texts.__getitem__
     kept: list[int] = []
     kept_shingles: list[frozenset] = []
-    for item, text in zip(ranked, texts):
-        grams = shingles(text)
+    for i, item in enumerate(ranked):
+        if limit is not None and len(kept) >= limit:
+            break
+        grams = shingles(text_of(i))
         if any(is_near_duplicate(grams, other, threshold) for other in kept_shingles):
             continue
         kept.append(item)

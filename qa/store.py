@@ -81,12 +81,22 @@ class IndexSnapshot:
     sentence_vectors: np.ndarray | None = None
     row_of_id: dict[int, int] = field(default_factory=dict)
     sentence_first: np.ndarray | None = None
+    _terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.row_of_id = {chunk.id: row for row, chunk in enumerate(self.chunks)}
         counts = np.fromiter((len(c.sentences) for c in self.chunks), dtype=np.int64,
                              count=len(self.chunks))
         self.sentence_first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+
+    def chunk_terms(self, row: int) -> list[str]:
+        """BM25 terms of chunk ``row``, computed once per snapshot."""
+        cached = self._terms.get(row)
+        if cached is None:
+            from qa.lexical import terms
+
+            cached = self._terms[row] = terms(self.chunk_text(self.chunks[row]))
+        return cached
 
     def chunk_sentence_vectors(self, row: int) -> np.ndarray:
         first = int(self.sentence_first[row])
