@@ -67,6 +67,13 @@ class RecordingEmbedder:
         vectors[:, 0] = 1.0
         return vectors
 
+    def encode_with_sentences(self, texts, spans):
+        """The real embedder's path: sentence vectors come from the chunk's one forward pass."""
+        import numpy as np
+
+        vectors = self.encode(texts)
+        return vectors, [np.tile(vectors[:1], (len(s), 1)) for s in spans]
+
 
 def chunk_texts(corpus: Path, scratch: Path) -> list[str]:
     """The texts a full build of ``corpus`` embeds, in the order the indexer embeds them."""

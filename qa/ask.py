@@ -19,7 +19,7 @@ from qa.answer import (
     score_sentences,
     select_sentences,
 )
-from qa.followup import FOLLOWUP_EXTRA_PASSAGES, Query, resolve
+from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, resolve
 from qa.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn
 from qa.retrieval import (
@@ -87,9 +87,14 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     found = retrieve(engine, query.text, query.terms, k=8)
     t0 = time.perf_counter()
     snap = engine.snapshot
-    top = found.passages[:PASSAGES_CONSIDERED + (FOLLOWUP_EXTRA_PASSAGES if query.is_followup else 0)]
+    pool = list(zip(found.passages, found.rows))[:PASSAGES_CONSIDERED]
+    if query.is_followup and query.own_terms():
+        own = retrieve(engine, query.own_text, query.own_terms(), k=PASSAGES_CONSIDERED)
+        seen = {row for _, row in pool}
+        pool += [(p, r) for p, r in zip(own.passages, own.rows) if r not in seen][:FOLLOWUP_OWN_PASSAGES]
+    top = [passage for passage, _ in pool]
     candidates, similarity = [], []
-    for rank, (passage, row) in enumerate(zip(top, found.rows)):
+    for rank, (passage, row) in enumerate(pool):
         cosines = snap.chunk_sentence_vectors(row).astype(np.float32) @ found.vector
         for position, (s, e) in enumerate(passage.sentences):
             candidates.append(Candidate(rank, passage.source, s, e,
@@ -100,7 +105,7 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
                              answer_type(question), similarity)
     chosen = select_sentences(scored)
     coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
-                                     len(snap.chunks)) for row in found.rows[:len(top)]), default=0.0)
+                                     len(snap.chunks)) for _, row in pool), default=0.0)
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),
                      default=0.0)
     confidence = answer_confidence(best_dense, coverage, scored)

@@ -16,8 +16,9 @@ ANAPHORA = frozenset(
 # Context terms count this much against the new question's own terms.
 CONTEXT_WEIGHT = 0.5
 SENTENCE_CONTEXT_WEIGHT = 0.25
-# A follow-up's query is broader than a question of its own, so look at more passages.
-FOLLOWUP_EXTRA_PASSAGES = 2
+# The context finds the subject, but can drown a short follow-up ("How long did it last?"), so
+# the best passages for the follow-up's own words are considered too.
+FOLLOWUP_OWN_PASSAGES = 2
 SHORT_QUESTION_TERMS = 3
 MAX_CONTEXT_CHARS = 300
 
@@ -29,6 +30,10 @@ class Query:
     text: str  # the text embedded for dense retrieval
     terms: dict[str, float]  # BM25 term -> weight
     is_followup: bool = False
+    own_text: str = ""  # a follow-up's own words, searched on their own as well
+
+    def own_terms(self) -> dict[str, float]:
+        return {t: w for t, w in self.terms.items() if w >= 1.0}
 
     def sentence_terms(self) -> dict[str, float]:
         """Weights for picking answer sentences: the context found the passages, so here the
@@ -59,4 +64,4 @@ def resolve(question: str, history: Sequence[Turn]) -> Query:
     weighted = dict(own)
     for term in terms(context):
         weighted.setdefault(term, CONTEXT_WEIGHT)
-    return Query(f"{question} {context}", weighted, True)
+    return Query(f"{question} {context}", weighted, True, question)

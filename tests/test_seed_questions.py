@@ -99,8 +99,6 @@ def test_follow_up_stays_on_the_person(seeds_engine):
     _check_citations(seeds_engine, second)
 
 
-@pytest.mark.xfail(strict=False, reason="known weakness: the context outweighs a one-word follow-up;"
-                   " the four-hour sentence ranks 5th")
 def test_follow_up_with_a_short_question(seeds_engine):
     conversation = Conversation(seeds_engine)
     conversation.ask("Where did the NATO-Russia Council meet in January 2022?")
