@@ -185,6 +185,11 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
     import bm25s
     import faiss
 
+    # One query against a flat index of a few thousand vectors takes well under a millisecond on
+    # one thread; FAISS's OpenMP threads, left spinning after each search, would steal the cores
+    # torch needs for the next query embedding (measured: embed + search 21 ms -> 10 ms).
+    faiss.omp_set_num_threads(1)
+
     manifest = read_manifest(index_dir)
     check_compatible(manifest, expected)
     path = current_path(index_dir)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEEDS
+from conftest import SEEDS
 
 QA_SCRIPT = Path(sys.executable).parent / "qa"
 HEAVY = ("torch", "sentence_transformers", "faiss", "transformers", "textual")

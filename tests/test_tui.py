@@ -6,7 +6,6 @@ import html
 import re
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 from conftest import SEEDS, FakeEmbedder
