@@ -151,7 +151,7 @@ def score_sentences(
 
 def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS,
                      max_sentences: int = MAX_SENTENCES, relative: float = 0.5,
-                     overlap_ratio: float = 0.3) -> list[Scored]:
+                     overlap_ratio: float = 0.3, expected_type: str | None = None) -> list[Scored]:
     """The best sentence, plus close runners-up while the answer stays under ``max_chars``.
 
     Returned in a readable order: the passage holding the best sentence first, and sentences of
@@ -170,6 +170,8 @@ def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS
             break
         if other.overlap < overlap_ratio * best.overlap:
             continue  # a runner-up must share a fair part of the question's words too
+        if expected_type and not has_answer_type(other.candidate.text, expected_type):
+            continue  # "how long ...?": a sentence without any duration adds nothing
         if used + len(other.candidate.text) + 1 > max_chars:
             continue
         if any(_same_text(other, c) for c in chosen):

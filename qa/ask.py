@@ -93,6 +93,7 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
         seen = {row for _, row in pool}
         pool += [(p, r) for p, r in zip(own.passages, own.rows) if r not in seen][:FOLLOWUP_OWN_PASSAGES]
     top = [passage for passage, _ in pool]
+    kind = answer_type(question)
     candidates, similarity = [], []
     for rank, (passage, row) in enumerate(pool):
         cosines = snap.chunk_sentence_vectors(row).astype(np.float32) @ found.vector
@@ -102,8 +103,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
             similarity.append(float(cosines[position]))
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(top))],
-                             answer_type(question), similarity)
-    chosen = select_sentences(scored)
+                             kind, similarity)
+    chosen = select_sentences(scored, expected_type=kind)
     coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
                                      len(snap.chunks)) for _, row in pool), default=0.0)
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),

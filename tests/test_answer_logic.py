@@ -6,6 +6,7 @@ from qa.answer import (
     Candidate,
     Scored,
     answer_confidence,
+    answer_type,
     group_citations,
     score_sentences,
     select_sentences,
@@ -130,3 +131,14 @@ def test_confidence_rises_with_evidence():
     assert answer_confidence(0.2, 0.1, weak) < 0.05
     assert answer_confidence(0.7, 0.9, strong) > 0.9
     assert answer_confidence(0.7, 0.9, []) < answer_confidence(0.7, 0.9, strong)
+
+
+def test_typed_question_keeps_only_runners_up_of_that_type():
+    best = Scored(_candidate(0, 0, "The meeting lasted four hours in Brussels."), 1.0, 1.0)
+    untyped = Scored(_candidate(1, 0, "The mission was suspended last October."), 0.9, 0.9)
+    typed = Scored(_candidate(2, 0, "Ukraine was discussed for an hour and a half."), 0.8, 0.8)
+    chosen = select_sentences([best, untyped, typed], expected_type=answer_type("How long did it last?"))
+    texts = [s.candidate.text for s in chosen]
+    assert untyped.candidate.text not in texts and typed.candidate.text in texts
+    assert answer_type("How many troops?") == "quantity" and answer_type("When was it?") == "time"
+    assert answer_type("What did Grushko demand?") is None
