@@ -88,7 +88,7 @@ _MONTHS = r"(?:January|February|March|April|May|June|July|August|September|Octob
 # What kind of text answers a question, and how to spot it in a sentence.
 ANSWER_TYPES = {
     "duration": (re.compile(r"^\s*(?:for\s+)?how\s+long\b", re.I),
-                 re.compile(rf"\b{_NUMBER_WORDS}[\s-]+(?:and a half[\s-]+)?(?:second|minute|hour|day|"
+                 re.compile(rf"\b(?:an?|{_NUMBER_WORDS})[\s-]+(?:and a half[\s-]+)?(?:second|minute|hour|day|"
                             r"week|month|year|decade|centur)", re.I)),
     "quantity": (re.compile(r"\bhow\s+(?:many|much)\b", re.I),
                  re.compile(rf"\b{_NUMBER_WORDS}\b|%", re.I)),
