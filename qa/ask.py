@@ -19,6 +19,7 @@ from qa.answer import (
     score_sentences,
     select_sentences,
 )
+from qa.engine import line_of, page_of
 from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, resolve
 from qa.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn
@@ -56,18 +57,19 @@ class Retrieval:
 def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) -> Retrieval:
     """Fused dense + BM25 ranking of chunks for one query, near-duplicates collapsed."""
     snap = engine.snapshot
+    text = text[:MAX_QUERY_CHARS]
     timings = {}
     t0 = time.perf_counter()
-    vector = engine.embedder.encode([text[:MAX_QUERY_CHARS]])[0]
+    vector = engine.embedder.encode([text])[0]
     t1 = time.perf_counter()
     dense = dense_ranking(snap.vectors, vector, snap.row_of_id, CANDIDATES)
+    text_terms = terms(text)
     if weights is None:
-        weights = {t: 1.0 for t in terms(text[:MAX_QUERY_CHARS])}
+        weights = dict.fromkeys(text_terms, 1.0)
     weights = dict(list(weights.items())[:MAX_QUERY_TERMS])
     lexical = top_rows(bm25_scores(snap.bm25, list(weights), list(weights.values())), CANDIDATES)
     fused = normalized_score_fusion(dense, lexical, dense_weight(len(weights)))
-    fused = rerank_by_phrases(fused, terms(text[:MAX_QUERY_CHARS]),
-                              snap.chunk_terms)
+    fused = rerank_by_phrases(fused, text_terms, snap.chunk_terms)
     head = [row for row, _ in fused[: max(4 * k, 20)]]
     score_of = dict(fused)
     kept = collapse_near_duplicates(head, lambda i: snap.chunk_text(snap.chunks[head[i]]), limit=k)
@@ -92,7 +94,6 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
         own = retrieve(engine, query.own_text, query.own_terms(), k=PASSAGES_CONSIDERED)
         seen = {row for _, row in pool}
         pool += [(p, r) for p, r in zip(own.passages, own.rows) if r not in seen][:FOLLOWUP_OWN_PASSAGES]
-    top = [passage for passage, _ in pool]
     kind = answer_type(question)
     candidates, similarity = [], []
     for rank, (passage, row) in enumerate(pool):
@@ -102,7 +103,7 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
                                         snap.documents[passage.source].text[s:e], position))
             similarity.append(float(cosines[position]))
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
-                             [passage_prior(rank) for rank in range(len(top))],
+                             [passage_prior(rank) for rank in range(len(pool))],
                              kind, similarity)
     chosen = select_sentences(scored, expected_type=kind)
     coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
@@ -117,10 +118,11 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     citations, parts = [], []
     for n, group in enumerate(group_citations(chosen), 1):
         first, last = group[0].candidate, group[-1].candidate
-        passage = top[first.passage]
-        text = snap.documents[first.source].text
-        citations.append(Citation(n, first.source, first.start, last.end, text[first.start:last.end],
-                                  text.count("\n", 0, first.start) + 1, passage, passage.page))
+        passage = pool[first.passage][0]
+        doc = snap.documents[first.source]
+        citations.append(Citation(n, first.source, first.start, last.end,
+                                  doc.text[first.start:last.end], line_of(doc.text, first.start),
+                                  passage, page_of(doc.page_starts, first.start)))
         parts.append(f"{' '.join(' '.join(g.candidate.text.split()) for g in group)} [{n}]")
     return Answer(question, True, " ".join(parts), tuple(citations), tuple(found.passages),
                   confidence, query.text, found.timings)

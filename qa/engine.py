@@ -20,7 +20,6 @@ from qa.errors import IndexMissing, QAError
 from qa.indexer import IndexProgress, SyncReport, expected_params, sync
 from qa.results import Answer, Passage, Turn
 
-MAX_QUERY_CHARS = 2000
 
 
 class Engine:
@@ -124,7 +123,7 @@ class Engine:
         """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed)."""
         from qa.ask import retrieve
 
-        return retrieve(self, encodable(query)[:MAX_QUERY_CHARS], weights=None, k=k).passages
+        return retrieve(self, encodable(query), weights=None, k=k).passages
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Answer ``question`` from the documents, using ``history`` to resolve follow-ups."""

@@ -49,9 +49,9 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
     words = re.findall(r"[a-z']+", question.lower())
     if any(w in ANAPHORA for w in words):
         return True
-    starts_with_connective = bool(words) and words[0] in {"and", "but", "also", "what", "how"} and \
-        len(set(terms(question))) <= SHORT_QUESTION_TERMS
-    return starts_with_connective or len(set(terms(question))) <= 1
+    distinct = len(set(terms(question)))
+    starts_with_connective = bool(words) and words[0] in {"and", "but", "also", "what", "how"}
+    return (starts_with_connective and distinct <= SHORT_QUESTION_TERMS) or distinct <= 1
 
 
 def resolve(question: str, history: Sequence[Turn]) -> Query:
