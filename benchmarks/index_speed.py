@@ -67,12 +67,15 @@ class RecordingEmbedder:
         vectors[:, 0] = 1.0
         return vectors
 
-    def encode_with_sentences(self, texts, spans):
-        """The real embedder's path: sentence vectors come from the chunk's one forward pass."""
+    def encode_chunks(self, texts, spans):
+        """The real embedder's path: sentence and word vectors come from the chunk's one pass."""
         import numpy as np
 
+        from qa.embedder import Encoded, no_words
+
         vectors = self.encode(texts)
-        return vectors, [np.tile(vectors[:1], (len(s), 1)) for s in spans]
+        return Encoded(vectors, [np.tile(vectors[:1], (len(s), 1)) for s in spans],
+                       no_words(len(texts), self.dimension))
 
 
 def chunk_texts(corpus: Path, scratch: Path) -> list[str]:

@@ -21,16 +21,19 @@ from qa.answer import (
 )
 from qa.engine import line_of, page_of
 from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, resolve
+from qa.late_interaction import TOKEN_WEIGHT
 from qa.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn
 from qa.retrieval import (
     CANDIDATES,
+    RERANK_HEAD,
     bm25_scores,
     collapse_near_duplicates,
     dense_ranking,
     dense_weight,
     normalized_score_fusion,
     rerank_by_phrases,
+    rerank_by_words,
     top_rows,
 )
 
@@ -60,7 +63,11 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
     text = text[:MAX_QUERY_CHARS]
     timings = {}
     t0 = time.perf_counter()
-    vector = engine.embedder.encode([text])[0]
+    encode_query = getattr(engine.embedder, "encode_query", None)
+    if encode_query is not None:
+        vector, words, word_ids = encode_query(text)
+    else:
+        vector, words, word_ids = engine.embedder.encode([text])[0], None, None
     t1 = time.perf_counter()
     dense = dense_ranking(snap.vectors, vector, snap.row_of_id, CANDIDATES)
     text_terms = terms(text)
@@ -70,9 +77,17 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
     lexical = top_rows(bm25_scores(snap.bm25, list(weights), list(weights.values())), CANDIDATES)
     fused = normalized_score_fusion(dense, lexical, dense_weight(len(weights)))
     fused = rerank_by_phrases(fused, text_terms, snap.chunk_terms)
-    head = [row for row, _ in fused[: max(4 * k, 20)]]
+    # Copies collapsed first, so the word re-rank sees RERANK_HEAD distinct passages.
+    head = [row for row, _ in fused[: max(4 * k, 2 * RERANK_HEAD)]]
     score_of = dict(fused)
-    kept = collapse_near_duplicates(head, lambda i: snap.chunk_text(snap.chunks[head[i]]), limit=k)
+    kept = collapse_near_duplicates(head, lambda i: snap.chunk_text(snap.chunks[head[i]]),
+                                    limit=max(k, RERANK_HEAD))
+    if words is not None and len(word_ids):
+        reranked = rerank_by_words([(row, score_of[row]) for row in kept],
+                                   snap.words.query_scores(words, word_ids, kept), TOKEN_WEIGHT)
+        score_of.update(reranked)
+        kept = [row for row, _ in reranked]
+    kept = kept[:k]
     timings["embed"] = t1 - t0
     timings["search"] = time.perf_counter() - t1
     passages = [engine.passage(row, score_of[row]) for row in kept]

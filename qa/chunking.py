@@ -42,6 +42,10 @@ class TokenCounter:
     def count(self, texts: Sequence[str]) -> list[int]:
         return [len(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
+    @property
+    def vocabulary_size(self) -> int:
+        return self._tokenizer.get_vocab_size()
+
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return self._tokenizer.encode(text, add_special_tokens=False).offsets
 

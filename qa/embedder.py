@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -19,14 +20,36 @@ class Embedder(Protocol):
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Unit-length float32 vectors, one row per text."""
 
-    def encode_with_sentences(
-        self, texts: list[str], spans: list[list[tuple[int, int]]]
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Vectors of the texts, and of the given (start, end) spans of each text."""
+    def encode_chunks(self, texts: list[str], spans: list[list[tuple[int, int]]]) -> "Encoded":
+        """Vectors of the texts, of the given (start, end) spans of each text, and of its words."""
 
 
-def sentence_vectors_by_encoding(embedder, texts, spans) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The plain way to get span vectors: embed every span on its own (for simple embedders)."""
+# An embedder that also gives word vectors (see qa.late_interaction) has these two as well:
+#   vocabulary_size: int
+#   encode_query(text) -> (vector, word vectors, word ids)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """What one forward pass over a batch of chunks gives."""
+
+    vectors: np.ndarray  # (texts, dimension), unit rows
+    sentences: list[np.ndarray]  # per text: (spans, dimension), unit rows
+    # Per text: (kept words, dimension) unit rows and their vocabulary ids; empty when the
+    # embedder has no word vectors.
+    words: list[tuple[np.ndarray, np.ndarray]]
+    # Every token of the batch (stop words, punctuation and special tokens too), unit rows: what
+    # a word projection is fitted on. On held-out questions a projection fitted on all tokens
+    # beat one fitted on the kept words alone (news MRR .699 vs .684).
+    all_tokens: np.ndarray | None = None
+
+
+def no_words(count: int, dimension: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    return [(np.zeros((0, dimension), np.float32), np.zeros(0, np.int32)) for _ in range(count)]
+
+
+def encode_chunks_plainly(embedder, texts, spans) -> Encoded:
+    """For simple embedders: every span embedded on its own, and no word vectors."""
     vectors = embedder.encode(list(texts))
     flat = [text[s:e] for text, text_spans in zip(texts, spans) for s, e in text_spans]
     encoded = embedder.encode(flat) if flat else np.zeros((0, embedder.dimension), np.float32)
@@ -34,7 +57,7 @@ def sentence_vectors_by_encoding(embedder, texts, spans) -> tuple[np.ndarray, li
     for text_spans in spans:
         out.append(encoded[row : row + len(text_spans)])
         row += len(text_spans)
-    return vectors, out
+    return Encoded(vectors, out, no_words(len(texts), embedder.dimension))
 
 
 def model_path() -> str:
@@ -51,6 +74,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self) -> None:
         self._model = None
+        self._keep_ids: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
@@ -85,39 +109,81 @@ class SentenceTransformerEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dimension)
 
-    def encode_with_sentences(
-        self, texts: list[str], spans: list[list[tuple[int, int]]], batch_size: int = 32
-    ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Chunk vectors and sentence vectors from one forward pass.
+    @property
+    def vocabulary_size(self) -> int:
+        """Without loading torch: the tokenizer file alone knows it."""
+        if self._model is not None:
+            return len(self._model.tokenizer)
+        from qa.chunking import default_token_counter
 
-        The model's own pooling is the mean of its token embeddings, normalised; averaging only
-        the tokens inside a sentence's characters gives that sentence a vector in context, at no
-        extra model cost. The chunk vectors equal ``encode(texts)``.
-        """
+        return default_token_counter().vocabulary_size
+
+    def _keep(self) -> np.ndarray:
+        """Which vocabulary ids get a word vector (computed once)."""
+        if self._keep_ids is None:
+            from qa.late_interaction import keep_vocabulary
+
+            tokenizer = self._model.tokenizer
+            vocabulary = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+            self._keep_ids = keep_vocabulary(vocabulary, set(tokenizer.all_special_ids))
+        return self._keep_ids
+
+    def _forward(self, texts: list[str], batch_size: int = 32):
+        """Per text: (token embeddings, input ids, character offsets), padding removed."""
         self.load()
-        tokens = self._model.encode(
-            list(texts), batch_size=batch_size, output_value="token_embeddings",
+        outputs = self._model.encode(
+            list(texts), batch_size=batch_size, output_value=None,
             convert_to_numpy=False, show_progress_bar=False,
         )
         offsets = self._model.tokenizer(
             list(texts), return_offsets_mapping=True, add_special_tokens=True, truncation=True,
             max_length=self._model.max_seq_length,
         )["offset_mapping"]
-        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        sentences = []
-        for row, (matrix, text_offsets, text_spans) in enumerate(zip(tokens, offsets, spans)):
-            matrix = matrix.float().cpu().numpy()
-            count = min(len(matrix), len(text_offsets))
-            matrix = matrix[:count]
-            vectors[row] = _unit(matrix.mean(axis=0))
+        for output, text_offsets in zip(outputs, offsets):
+            count = int(output["attention_mask"].sum())
+            count = min(count, len(text_offsets))
+            matrix = output["token_embeddings"][:count].float().cpu().numpy()
+            ids = output["input_ids"][:count].cpu().numpy().astype(np.int32)
             bounds = np.asarray(text_offsets[:count], dtype=np.int64).reshape(count, 2)
+            yield matrix, ids, bounds
+
+    def _words(self, matrix: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        from qa.late_interaction import unit_rows
+
+        keep = self._keep()[ids]
+        return unit_rows(matrix[keep]), ids[keep]
+
+    def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The question's vector (equal to ``encode``) and its kept word vectors with their ids,
+        from one forward pass."""
+        matrix, ids, _ = next(self._forward([text]))
+        words, word_ids = self._words(matrix, ids)
+        return _unit(matrix.mean(axis=0)), words, word_ids
+
+    def encode_chunks(self, texts: list[str], spans: list[list[tuple[int, int]]],
+                      batch_size: int = 32) -> Encoded:
+        """Chunk vectors, sentence vectors and word vectors from one forward pass.
+
+        The model's own pooling is the mean of its token embeddings, normalised; averaging only
+        the tokens inside a sentence's characters gives that sentence a vector in context, at no
+        extra model cost. The chunk vectors equal ``encode(texts)``.
+        """
+        from qa.late_interaction import unit_rows
+
+        vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        sentences, words, all_tokens = [], [], []
+        forward = self._forward(list(texts), batch_size)
+        for row, ((matrix, ids, bounds), text_spans) in enumerate(zip(forward, spans)):
+            vectors[row] = _unit(matrix.mean(axis=0))
             real = bounds[:, 1] > bounds[:, 0]  # special tokens have empty offsets
             out = np.zeros((len(text_spans), self.dimension), dtype=np.float32)
             for i, (start, end) in enumerate(text_spans):
                 inside = real & (bounds[:, 0] >= start) & (bounds[:, 1] <= end)
                 out[i] = _unit(matrix[inside].mean(axis=0)) if inside.any() else vectors[row]
             sentences.append(out)
-        return vectors, sentences
+            words.append(self._words(matrix, ids))
+            all_tokens.append(unit_rows(matrix))
+        return Encoded(vectors, sentences, words, np.concatenate(all_tokens) if all_tokens else None)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

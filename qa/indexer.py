@@ -18,8 +18,15 @@ from qa.boilerplate import corpus_segments
 from qa.chunking import chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
 from qa.documents import CorpusFile, SkipFile, file_sha256, load_document, scan_corpus
-from qa.embedder import Embedder, sentence_vectors_by_encoding
+from qa.embedder import Embedder, encode_chunks_plainly
 from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing, QAError
+from qa.late_interaction import (
+    PROJECTED_DIMS,
+    TOKENS_FORMAT,
+    Projection,
+    TokenVectors,
+    quantize,
+)
 from qa.lexical import terms
 from qa.store import ChunkRecord, StoredDocument
 
@@ -81,7 +88,8 @@ class SyncReport:
 
 
 def expected_params(embedder: Embedder) -> dict:
-    return {"model": embedder.name, "dimension": embedder.dimension, "chunking": CHUNKING}
+    return {"model": embedder.name, "dimension": embedder.dimension, "chunking": CHUNKING,
+            "word_vectors": TOKENS_FORMAT}
 
 
 Warn = Callable[[str, str], None]
@@ -219,9 +227,11 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
     keep_ids = {c.id for c in chunks}
     dropped = [c.id for c in (previous.chunks if previous else ()) if c.id not in keep_ids]
 
-    vectors, fresh_sentences, embedded = _vectors_for(fresh, documents, previous, embedder,
-                                                      index_dir, report)
+    vectors, fresh_sentences, fresh_words, projection, embedded = _vectors_for(
+        fresh, documents, previous, embedder, index_dir, report)
     sentence_vectors = _sentence_matrix(chunks, previous, fresh_sentences, embedder.dimension)
+    vocabulary = previous.words.vocabulary_size if previous is not None else embedder_vocabulary(embedder)
+    words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
     report(IndexProgress("writing", 0, 1))
     bm25, doc_freq = _bm25([documents[c.source].text[c.start:c.end] for c in chunks])
@@ -233,12 +243,13 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "next_chunk_id": next_id,
         "bm25": BM25_PARAMS,
+        "vocabulary": words.vocabulary_size,
         "skipped": skipped,
     }
     seconds = time.perf_counter() - began
     manifest["build_seconds"] = round(seconds, 3)
     final = store.write_generation(index_dir, manifest, documents, chunks, index, bm25, doc_freq,
-                                   sentence_vectors)
+                                   sentence_vectors, words)
     store.remove_leftovers(index_dir, keep=final)
     store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))
@@ -247,62 +258,141 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
                       generation, {s: m["reason"] for s, m in skipped.items()})
 
 
-def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
-    """Chunk and sentence vectors for new chunks: reused by text hash, embedded otherwise.
+WordParts = tuple[np.ndarray, np.ndarray, np.ndarray]  # int8 vectors, scales, vocabulary ids
 
-    Returns (chunk vectors in ``fresh`` order, {chunk hash: sentence vectors}, chunks embedded).
+
+def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
+    """Chunk, sentence and word vectors for new chunks: reused by text hash, embedded otherwise.
+
+    Returns (chunk vectors in ``fresh`` order, {chunk hash: sentence vectors}, {chunk hash: word
+    parts}, the word projection, chunks embedded). The projection is the previous generation's,
+    or an unfinished build's, or fitted on the first batch embedded here.
     """
     dim = embedder.dimension
     vectors = np.zeros((len(fresh), dim), dtype=np.float32)
     sentences: dict[str, np.ndarray] = {}
+    words: dict[str, WordParts] = {}
     reusable: dict[str, int] = {}
     if previous is not None:
         reusable = {c.hash: row for row, c in enumerate(previous.chunks)}
     cache = store.EmbeddingCache(index_dir, embedder.name, dim)
     sentence_cache = store.EmbeddingCache(index_dir, embedder.name + "#sentences", dim)
-    cached, cached_sentences = cache.load(), sentence_cache.load()
+    word_cache = store.EmbeddingCache(index_dir, embedder.name + "#words", PROJECTED_DIMS + 1)
+    projection = previous.words.projection if previous is not None else None
+    cached_projection = store.cached_projection(index_dir, embedder.name)
+    if projection is None:
+        projection = cached_projection
+    elif cached_projection is None or not _same_projection(projection, cached_projection):
+        # Cached word vectors, if any, were projected another way (an unfinished --rebuild).
+        word_cache.drop()
+        store.cache_projection(index_dir, embedder.name, projection)
+    cached, cached_sentences, cached_words = cache.load(), sentence_cache.load(), word_cache.load()
     todo: dict[str, list[int]] = {}
     for row, chunk in enumerate(fresh):
         count = len(chunk.sentences)
         keys = [_sentence_key(chunk.hash, i) for i in range(count)]
-        if chunk.hash in cached and all(k in cached_sentences for k in keys):
+        from_cache = _cached_words(cached_words, chunk.hash)
+        if chunk.hash in cached and all(k in cached_sentences for k in keys) and from_cache is not None:
             vectors[row] = cached[chunk.hash]
             sentences[chunk.hash] = np.stack([cached_sentences[k] for k in keys]) if keys \
                 else np.zeros((0, dim), np.float32)
+            words[chunk.hash] = from_cache
         elif chunk.hash in reusable and len(previous.chunks[reusable[chunk.hash]].sentences) == count:
             old_row = reusable[chunk.hash]
             vectors[row] = previous.vectors.reconstruct(previous.chunks[old_row].id)
             sentences[chunk.hash] = previous.chunk_sentence_vectors(old_row).astype(np.float32)
+            words[chunk.hash] = previous.words.of_chunk(old_row)
         else:
             todo.setdefault(chunk.hash, []).append(row)
     if not todo:
-        return vectors, sentences, 0
+        return vectors, sentences, words, projection, 0
     keys = list(todo)
     first_of = {c.hash: c for c in fresh}
     text_of = {h: documents[c.source].text[c.start:c.end] for h, c in first_of.items()}
     # Longest first, so the progress bar slows down rather than stalling at the end.
     keys.sort(key=lambda k: -len(text_of[k]))
     report(IndexProgress("embedding", 0, len(keys)))
-    encode = getattr(embedder, "encode_with_sentences", None)
+    encode = getattr(embedder, "encode_chunks", None)
     for first in range(0, len(keys), EMBED_BATCH):
         batch = keys[first : first + EMBED_BATCH]
         texts = [text_of[k] for k in batch]
         spans = [[(s - first_of[k].start, e - first_of[k].start) for s, e in first_of[k].sentences]
                  for k in batch]
-        if encode is not None:
-            encoded, sentence_lists = encode(texts, spans)
-        else:
-            encoded, sentence_lists = sentence_vectors_by_encoding(embedder, texts, spans)
-        # Sentences first: a chunk key in the cache promises its sentence vectors are there.
-        sentence_keys = [_sentence_key(k, i) for k, lst in zip(batch, sentence_lists) for i in range(len(lst))]
+        encoded = encode(texts, spans) if encode is not None else encode_chunks_plainly(embedder, texts, spans)
+        if projection is None:
+            # A fresh index: fit on this first (longest-first) batch, a few thousand words or more.
+            sample = encoded.all_tokens
+            if sample is None:
+                sample = np.concatenate([m for m, _ in encoded.words] or [np.zeros((0, dim), np.float32)])
+            projection = Projection.fit(sample)
+            store.cache_projection(index_dir, embedder.name, projection)
+        projected = [(projection.apply(matrix), ids) for matrix, ids in encoded.words]
+        # Sentences and words first: a chunk key in the cache promises they are there.
+        sentence_keys = [_sentence_key(k, i) for k, lst in zip(batch, encoded.sentences) for i in range(len(lst))]
         if sentence_keys:
-            sentence_cache.append(sentence_keys, np.concatenate(sentence_lists))
-        cache.append(batch, encoded)
-        for key, vector, sentence_vectors in zip(batch, encoded, sentence_lists):
+            sentence_cache.append(sentence_keys, np.concatenate(encoded.sentences))
+        word_keys, word_rows = _word_cache_records(batch, projected)
+        word_cache.append(word_keys, word_rows)
+        cache.append(batch, encoded.vectors)
+        for key, vector, sentence_vectors, (matrix, ids) in zip(batch, encoded.vectors, encoded.sentences, projected):
             vectors[todo[key]] = vector
             sentences[key] = sentence_vectors
+            words[key] = (*quantize(matrix), ids.astype(np.int32))
         report(IndexProgress("embedding", min(first + EMBED_BATCH, len(keys)), len(keys)))
-    return vectors, sentences, len(keys)
+    return vectors, sentences, words, projection, len(keys)
+
+
+def _same_projection(a: Projection, b: Projection) -> bool:
+    return a.components.shape == b.components.shape and np.array_equal(a.to_array(), b.to_array())
+
+
+def _word_cache_records(batch: list[str], projected) -> tuple[list[str], np.ndarray]:
+    """Cache rows per chunk: one per word (vector, id), then a header row holding the count, so
+    a header is only ever written after the words it vouches for."""
+    keys, rows = [], []
+    for key, (matrix, ids) in zip(batch, projected):
+        header = np.zeros((1, PROJECTED_DIMS + 1), np.float32)
+        header[0, 0] = len(ids)
+        rows += [np.hstack([matrix, ids.astype(np.float32)[:, None]]), header]
+        keys += [_word_key(key, i) for i in range(len(ids))] + [_word_key(key, "count")]
+    return keys, np.concatenate(rows) if rows else np.zeros((0, PROJECTED_DIMS + 1), np.float32)
+
+
+def _cached_words(cached: dict[str, np.ndarray], chunk_hash: str) -> WordParts | None:
+    header = cached.get(_word_key(chunk_hash, "count"))
+    if header is None:
+        return None
+    keys = [_word_key(chunk_hash, i) for i in range(int(header[0]))]
+    if not all(k in cached for k in keys):
+        return None
+    rows = np.stack([cached[k] for k in keys]) if keys else np.zeros((0, PROJECTED_DIMS + 1), np.float32)
+    return (*quantize(rows[:, :PROJECTED_DIMS]), rows[:, PROJECTED_DIMS].astype(np.int32))
+
+
+def _word_key(chunk_hash: str, index) -> str:
+    return hashlib.sha1(f"{chunk_hash}:w{index}".encode()).hexdigest()
+
+
+def _word_vectors(chunks, previous, fresh_words, projection, vocabulary_size, dimension) -> TokenVectors:
+    """Word vectors of every chunk of the new generation, in chunk order."""
+    parts = [fresh_words[c.hash] if c.hash in fresh_words
+             else previous.words.of_chunk(previous.row_of_id[c.id]) for c in chunks]
+    if projection is None:  # no chunk at all, nothing to fit on
+        projection = Projection.fit(np.zeros((0, dimension), np.float32))
+    dims = projection.components.shape[0]
+    return TokenVectors(
+        projection,
+        np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, dims), np.int8),
+        np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float16),
+        np.concatenate([p[2] for p in parts]).astype(np.int32) if parts else np.zeros(0, np.int32),
+        np.asarray([len(p[2]) for p in parts], dtype=np.int32),
+        vocabulary_size,
+    )
+
+
+def embedder_vocabulary(embedder) -> int:
+    """Vocabulary size for word ids (1 for an embedder without word vectors: it has no ids)."""
+    return int(getattr(embedder, "vocabulary_size", 1))
 
 
 def _sentence_key(chunk_hash: str, index: int) -> str:

@@ -71,6 +71,15 @@ def rerank_by_phrases(
     return head + list(fused[RERANK_HEAD:])
 
 
+def rerank_by_words(fused: Sequence[tuple[int, float]], word_scores: Sequence[float],
+                    weight: float) -> list[tuple[int, float]]:
+    """Add ``weight`` x the late-interaction score (qa.late_interaction) of each of the first
+    ``len(word_scores)`` rows of the fused list, and re-sort that head."""
+    head = [(row, score + weight * extra) for (row, score), extra in zip(fused, word_scores)]
+    head.sort(key=lambda pair: (-pair[1], pair[0]))
+    return head + list(fused[len(head):])
+
+
 _SHINGLE_WORD = re.compile(r"\w+")
 
 

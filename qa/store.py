@@ -10,6 +10,9 @@ Layout of ``embeddings/``::
         documents.json  the extracted text of every document (what offsets index)
         terms.json      document frequency of every BM25 term (for sentence scoring)
         bm25/           bm25s arrays and vocabulary (npy + json, no pickle)
+        sentences.npy   float16 vectors of every chunk's sentences, in chunk order
+        words-*.npy     int8 word vectors of every chunk (see qa.late_interaction): vectors,
+                        scales, vocabulary ids, counts per chunk, and the projection they share
     .lock               flock()ed by a build; the kernel releases it when the process dies
     .build-*/           a generation being written; removed by the next build if abandoned
     cache/              embeddings computed by an unfinished build, reused by the next one
@@ -34,8 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
+from qa.late_interaction import Projection, TokenVectors
 
-SCHEMA = 2  # 2: sentence vectors (sentences.npy)
+SCHEMA = 3  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy)
 CURRENT = "CURRENT"
 LOCK = ".lock"
 BUILD_PREFIX = ".build-"
@@ -81,6 +85,7 @@ class IndexSnapshot:
     sentence_vectors: np.ndarray | None = None
     row_of_id: dict[int, int] = field(default_factory=dict)
     sentence_first: np.ndarray | None = None
+    words: TokenVectors | None = None
     _terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -157,7 +162,7 @@ def check_compatible(manifest: dict, expected: dict) -> None:
         raise IndexIncompatible(
             f"index schema {manifest.get('schema')} is not {SCHEMA}; run `qa index --rebuild`"
         )
-    for key in ("model", "dimension", "chunking"):
+    for key in ("model", "dimension", "chunking", "word_vectors"):
         if manifest.get(key) != expected[key]:
             raise IndexIncompatible(
                 f"index was built with {key} {manifest.get(key)!r}, this qa uses {expected[key]!r}; "
@@ -202,6 +207,7 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
         vectors = faiss.read_index(str(path / "vectors.faiss"))
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
         sentence_vectors = np.load(path / "sentences.npy", allow_pickle=False)
+        words = load_words(path, int(manifest["vocabulary"]))
     except Exception as exc:  # any parse failure of a checksummed file means damage
         raise IndexDamaged(f"index in {path} cannot be read ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
@@ -210,14 +216,36 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IndexDamaged(f"index in {path} is inconsistent ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
-    if vectors.ntotal != len(chunks) or len(sentence_vectors) != sum(len(c.sentences) for c in chunks):
+    if vectors.ntotal != len(chunks) or len(sentence_vectors) != sum(len(c.sentences) for c in chunks) \
+            or len(words.counts) != len(chunks):
         raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
     return IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq,
-                         sentence_vectors)
+                         sentence_vectors, words=words)
+
+
+WORD_FILES = ("words-vectors.npy", "words-scales.npy", "words-ids.npy", "words-counts.npy",
+              "words-projection.npy")
+
+
+def load_words(path: Path, vocabulary_size: int) -> TokenVectors:
+    arrays = [np.load(path / name, allow_pickle=False) for name in WORD_FILES]
+    vectors, scales, ids, counts, projection = arrays
+    if not (len(vectors) == len(scales) == len(ids) == int(counts.sum())) or vectors.dtype != np.int8 \
+            or (len(ids) and (ids.min() < 0 or ids.max() >= vocabulary_size)):
+        raise ValueError("word vectors do not line up")
+    return TokenVectors(Projection.from_array(projection), vectors, scales, ids, counts, vocabulary_size)
+
+
+def save_words(path: Path, words: TokenVectors) -> None:
+    arrays = (words.vectors.astype(np.int8), words.scales.astype(np.float16),
+              words.ids.astype(np.int32), words.counts.astype(np.int32), words.projection.to_array())
+    for name, array in zip(WORD_FILES, arrays):
+        np.save(path / name, np.ascontiguousarray(array), allow_pickle=False)
 
 
 # Every generation has these; a manifest that does not list them all cannot vouch for the index.
-REQUIRED_FILES = ("chunks.json", "documents.json", "terms.json", "vectors.faiss", "sentences.npy")
+REQUIRED_FILES = ("chunks.json", "documents.json", "terms.json", "vectors.faiss", "sentences.npy",
+                  *WORD_FILES)
 
 
 def verify_files(path: Path, manifest: dict) -> None:
@@ -296,6 +324,7 @@ def write_generation(
     bm25,
     doc_freq: dict[str, int],
     sentence_vectors: np.ndarray,
+    words: TokenVectors,
 ) -> Path:
     """Write a complete generation beside the live one, then switch CURRENT to it atomically."""
     import faiss
@@ -311,6 +340,7 @@ def write_generation(
     faiss.write_index(vectors, str(build / "vectors.faiss"))
     np.save(build / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float16),
             allow_pickle=False)
+    save_words(build, words)
     bm25.save(str(build / "bm25"), show_progress=False)
     files = sorted(p for p in build.rglob("*") if p.is_file())
     for file in files:
@@ -462,8 +492,34 @@ class EmbeddingCache:
         with open(self.keys_path, "a", encoding="ascii") as handle:
             handle.write("".join(f"{k}\n" for k in keys))
 
+    def drop(self) -> None:
+        """Forget this cache's vectors only."""
+        self.keys_path.unlink(missing_ok=True)
+        self.vectors_path.unlink(missing_ok=True)
+
     def clear(self) -> None:
+        """Remove the whole cache folder (every model's vectors and the projection)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def cached_projection(index_dir: Path, model: str) -> Projection | None:
+    """The word-vector projection an unfinished build fitted (its cached word vectors use it)."""
+    try:
+        return Projection.from_array(np.load(_projection_path(index_dir, model), allow_pickle=False))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cache_projection(index_dir: Path, model: str, projection: Projection) -> None:
+    path = _projection_path(index_dir, model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp.npy")
+    np.save(temporary, projection.to_array(), allow_pickle=False)
+    os.replace(temporary, path)
+
+
+def _projection_path(index_dir: Path, model: str) -> Path:
+    return index_dir / "cache" / f"{hashlib.sha1(model.encode()).hexdigest()[:12]}.projection.npy"
 
 
 def _write_json(path: Path, data) -> None:

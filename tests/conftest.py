@@ -19,6 +19,7 @@ class FakeEmbedder:
 
     name = "fake-hashed-words"
     dimension = 64
+    vocabulary_size = 1000
 
     def __init__(self) -> None:
         self.calls = 0
@@ -32,12 +33,29 @@ class FakeEmbedder:
         self.texts_encoded += len(texts)
         return self._vectors(texts)
 
-    def encode_with_sentences(self, texts, spans):
-        """Like the real embedder: sentence vectors come with the chunk's one encoding."""
+    def encode_chunks(self, texts, spans):
+        """Like the real embedder: sentence and word vectors come with the chunk's one encoding."""
+        from qa.embedder import Encoded
+
         vectors = self.encode(texts)
-        return vectors, [self._vectors([text[s:e] for s, e in text_spans]) if text_spans
-                         else np.zeros((0, self.dimension), np.float32)
-                         for text, text_spans in zip(texts, spans)]
+        sentences = [self._vectors([text[s:e] for s, e in text_spans]) if text_spans
+                     else np.zeros((0, self.dimension), np.float32)
+                     for text, text_spans in zip(texts, spans)]
+        return Encoded(vectors, sentences, [self._words(text) for text in texts])
+
+    def encode_query(self, text):
+        self.calls += 1
+        return (self._vectors([text])[0], *self._words(text))
+
+    def _words(self, text):
+        """Each kept word's own hashed vector, and a vocabulary id from its hash."""
+        from qa.lexical import STOP_WORDS
+
+        words = [w for w in re.findall(r"\w+", text.lower()) if w not in STOP_WORDS]
+        ids = np.array([hashlib.md5(w.encode()).digest()[2] * 3 % self.vocabulary_size
+                        for w in words], dtype=np.int32)
+        vectors = self._vectors(words) if words else np.zeros((0, self.dimension), np.float32)
+        return vectors, ids
 
     def _vectors(self, texts) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

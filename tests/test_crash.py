@@ -17,12 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SEEDS
+
 from qa import store
 from qa.cli import main
 from qa.embedder import MODEL_DIMENSION, MODEL_NAME
 from qa.engine import Engine
+from qa.indexer import expected_params
 
 QUESTION = "What did Grushko demand?"
 
@@ -90,10 +91,7 @@ def test_kill_9_mid_build_keeps_the_old_index_and_the_next_build_reuses_the_cach
     assert main(command[3:]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["added"], report["unchanged"], report["removed"]) == (10, 5, 0)
-    snap = store.load_snapshot(index, {"model": MODEL_NAME, "dimension": MODEL_DIMENSION,
-                                       "chunking": json.loads(
-                                           (store.current_path(index) / "manifest.json").read_text()
-                                       )["chunking"]})
+    snap = store.load_snapshot(index, expected_params(real_embedder))
     new_hashes = {c.hash for c in snap.chunks if c.source.startswith("bulk/")}
     assert len(new_hashes) > len(cached)  # the kill really came mid-build
     assert report["chunks_embedded"] == len(new_hashes - cached) < len(new_hashes)

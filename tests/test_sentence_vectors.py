@@ -13,7 +13,8 @@ def test_chunk_vectors_equal_plain_encoding_and_sentences_are_told_apart(real_em
             "The rowing club was founded in 1921 by twelve dock workers.")
     cut = text.index("The rowing")
     spans = [[(0, cut - 1), (cut, len(text))]]
-    vectors, sentences = real_embedder.encode_with_sentences([text], spans)
+    encoded = real_embedder.encode_chunks([text], spans)
+    vectors, sentences = encoded.vectors, encoded.sentences
     plain = real_embedder.encode([text])
     assert float(vectors[0] @ plain[0]) > 0.999
     assert sentences[0].shape == (2, real_embedder.dimension)
