@@ -144,6 +144,10 @@ def _load_previous(index_dir: Path, expected: dict, warn: Warn):
         warn("", f"the index in {index_dir} is damaged; rebuilding it from the documents")
         return None
     except IndexIncompatible:
+        if store.is_older_schema(store.read_manifest(index_dir)):
+            # Made by an older qa with the same documents in mind: nothing to keep, rebuild.
+            warn("", f"the index in {index_dir} was made by an older qa; rebuilding it")
+            return None
         raise
 
 

@@ -156,8 +156,18 @@ def read_manifest(index_dir: Path) -> dict:
         raise IndexDamaged(f"index manifest in {path} is damaged; run `qa index --rebuild`") from None
 
 
+def is_older_schema(manifest: dict) -> bool:
+    schema = manifest.get("schema")
+    return isinstance(schema, int) and schema < SCHEMA
+
+
 def check_compatible(manifest: dict, expected: dict) -> None:
     """Refuse an index built by another schema, model or chunking, saying what differs."""
+    if is_older_schema(manifest):
+        raise IndexIncompatible(
+            f"index was made by an older qa (schema {manifest['schema']}, now {SCHEMA}); "
+            "run `qa index` to rebuild it"
+        )
     if manifest.get("schema") != SCHEMA:
         raise IndexIncompatible(
             f"index schema {manifest.get('schema')} is not {SCHEMA}; run `qa index --rebuild`"

@@ -383,6 +383,21 @@ def test_another_schema_is_refused(corpus, index_dir):
         engine_for(corpus, index_dir).sync()
 
 
+def test_an_index_made_by_an_older_qa_is_rebuilt_by_qa_index(corpus, index_dir):
+    engine_for(corpus, index_dir).sync()
+    live = store.current_path(index_dir)
+    manifest = json.loads((live / "manifest.json").read_text())
+    manifest["schema"] = store.SCHEMA - 1
+    (live / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(IndexIncompatible, match="older qa.*run `qa index`"):
+        engine_for(corpus, index_dir).snapshot
+    warnings = []
+    report = engine_for(corpus, index_dir).sync(warn=lambda source, reason: warnings.append(reason))
+    assert report.added == 3 and report.chunks_embedded == report.chunks
+    assert any("older qa" in w for w in warnings)
+    assert store.read_manifest(index_dir)["schema"] == store.SCHEMA
+
+
 # -- the embedding cache ---------------------------------------------------------------------
 
 
