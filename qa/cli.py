@@ -155,6 +155,11 @@ def _ready_engine(args, build_if_missing: bool):
         print(f"qa: no index in {engine.index_dir} yet; building it", file=sys.stderr)
         _sync(engine)
         return engine
+    if build_if_missing and engine.index_outdated():
+        print(f"qa: the index in {engine.index_dir} was made by an older qa; rebuilding it",
+              file=sys.stderr)
+        _sync(engine)
+        return engine
     engine.snapshot  # load and verify first: damage is the one thing to report
     try:
         changed = engine.changed_files()

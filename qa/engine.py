@@ -45,6 +45,13 @@ class Engine:
     def index_exists(self) -> bool:
         return store.current_path_safe(self.index_dir) is not None
 
+    def index_outdated(self) -> bool:
+        """True when the index was made by an older qa: ``sync`` rebuilds it."""
+        try:
+            return store.is_older_schema(store.read_manifest(self.index_dir))
+        except QAError:
+            return False
+
     def sync(self, rebuild: bool = False, progress: Callable[[IndexProgress], None] | None = None,
              warn: Callable[[str, str], None] | None = None,
              on_wait: Callable[[], None] | None = None) -> SyncReport:

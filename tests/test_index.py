@@ -398,6 +398,24 @@ def test_an_index_made_by_an_older_qa_is_rebuilt_by_qa_index(corpus, index_dir):
     assert store.read_manifest(index_dir)["schema"] == store.SCHEMA
 
 
+def test_qa_ask_rebuilds_an_index_made_by_an_older_qa(corpus, index_dir, monkeypatch, capsys):
+    import qa.engine
+    from conftest import FakeEmbedder
+    from qa.cli import main
+
+    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    engine_for(corpus, index_dir).sync()
+    live = store.current_path(index_dir)
+    manifest = json.loads((live / "manifest.json").read_text())
+    manifest["schema"] = store.SCHEMA - 1
+    (live / "manifest.json").write_text(json.dumps(manifest))
+    assert engine_for(corpus, index_dir).index_outdated()
+    capsys.readouterr()
+    assert main(["ask", "quillberry trees", "--corpus", str(corpus), "--index", str(index_dir)]) == 0
+    assert "made by an older qa; rebuilding it" in capsys.readouterr().err
+    assert not engine_for(corpus, index_dir).index_outdated()
+
+
 # -- the embedding cache ---------------------------------------------------------------------
 
 

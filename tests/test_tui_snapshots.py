@@ -59,6 +59,9 @@ class StubEngine:
     def index_exists(self) -> bool:
         return True
 
+    def index_outdated(self) -> bool:
+        return False
+
     def changed_files(self) -> list[str]:
         return []
 

@@ -90,7 +90,7 @@ class ChatScreen(Screen):
     def prepare(self, rebuild: bool = False) -> None:
         """Build the index if it is missing (or ``rebuild``), note changed files, then load."""
         engine = self.engine
-        if rebuild or not engine.index_exists():
+        if rebuild or not engine.index_exists() or engine.index_outdated():
             self._sync(startup=True, rebuild=rebuild)
         else:
             changed = engine.changed_files()
