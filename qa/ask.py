@@ -31,10 +31,10 @@ from qa.retrieval import (
     collapse_near_duplicates,
     dense_ranking,
     dense_weight,
+    lexical_candidates,
     normalized_score_fusion,
     rerank_by_phrases,
     rerank_by_words,
-    top_rows,
 )
 
 MAX_QUERY_CHARS = 2000
@@ -74,7 +74,8 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
     if weights is None:
         weights = dict.fromkeys(text_terms, 1.0)
     weights = dict(list(weights.items())[:MAX_QUERY_TERMS])
-    lexical = top_rows(bm25_scores(snap.bm25, list(weights), list(weights.values())), CANDIDATES)
+    lexical = lexical_candidates(bm25_scores(snap.bm25, list(weights), list(weights.values())),
+                                 dense, CANDIDATES)
     fused = normalized_score_fusion(dense, lexical, dense_weight(len(weights)))
     fused = rerank_by_phrases(fused, text_terms, snap.chunk_terms)
     # Copies collapsed first, so the word re-rank sees RERANK_HEAD distinct passages.

@@ -151,3 +151,18 @@ def top_rows(scores: np.ndarray, n: int) -> list[tuple[int, float]]:
     rows = np.argpartition(-scores, n - 1)[:n]
     rows = rows[np.argsort(-scores[rows], kind="stable")]
     return [(int(r), float(scores[r])) for r in rows if scores[r] > 0]
+
+
+def lexical_candidates(scores: np.ndarray, dense: Sequence[tuple[int, float]],
+                       n: int) -> list[tuple[int, float]]:
+    """BM25's top ``n`` rows, plus every dense candidate with its own BM25 score.
+
+    Without the second part a passage the dense side found, and BM25 ranked just below its top
+    ``n``, would be fused as if it shared no word with the question (held-out news: passage
+    MRR .708 -> .710; SQuAD unchanged).
+    """
+    lexical = top_rows(scores, n)
+    listed = {row for row, _ in lexical}
+    lexical += [(row, float(scores[row])) for row, _ in dense
+                if row not in listed and scores[row] > 0]
+    return lexical

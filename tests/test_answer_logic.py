@@ -17,6 +17,7 @@ from qa.retrieval import (
     bigram_overlap,
     collapse_near_duplicates,
     dense_weight,
+    lexical_candidates,
     normalized_score_fusion,
     rerank_by_phrases,
 )
@@ -41,6 +42,14 @@ def test_fusion_weight_tilts_toward_one_side():
     dense, lexical = [(1, 0.9), (2, 0.5)], [(2, 9.0), (1, 1.0)]
     assert normalized_score_fusion(dense, lexical, weight=0.9)[0][0] == 1
     assert normalized_score_fusion(dense, lexical, weight=0.1)[0][0] == 2
+
+
+def test_dense_candidates_keep_their_bm25_score_outside_the_top_rows():
+    import numpy as np
+
+    scores = np.array([0.0, 5.0, 4.0, 3.0, 2.0])
+    lexical = lexical_candidates(scores, dense=[(4, 0.9), (0, 0.8), (1, 0.7)], n=2)
+    assert lexical == [(1, 5.0), (2, 4.0), (4, 2.0)]  # row 0 shares no word: left out
 
 
 def test_dense_weight_grows_with_question_length_within_bounds():
