@@ -93,7 +93,16 @@ def decode_text(data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError:
                 raise SkipFile(f"invalid {encoding} text") from None
     if b"\x00" in data:
-        raise SkipFile("binary file (contains NUL bytes)")
+        encoding = _bomless_utf16(data)
+        if encoding is None:
+            raise SkipFile("binary file (contains NUL bytes)")
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            raise SkipFile("binary file (contains NUL bytes)") from None
+        if len(_CONTROL.findall(text)) > max(8, len(text) // 200):
+            raise SkipFile("binary file (control characters)")
+        return normalise_newlines(text), encoding
     mostly_utf8 = _mostly_utf8(data)
     if mostly_utf8 is not None:
         return normalise_newlines(mostly_utf8), "utf-8"
@@ -106,6 +115,24 @@ def decode_text(data: bytes) -> tuple[str, str]:
             raise SkipFile("binary file (control characters)")
         return normalise_newlines(text), encoding
     raise SkipFile("undecodable text")  # unreachable: latin-1 decodes any bytes
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" for UTF-16 text saved without a byte order mark, else None.
+
+    Text in a Latin script is mostly ASCII, so one byte of nearly every UTF-16 code unit is zero:
+    the odd bytes for little-endian, the even ones for big-endian, and few of the others.
+    """
+    if len(data) < 4 or len(data) % 2:
+        return None
+    even, odd = data[0::2], data[1::2]
+    units = len(even)
+    zero_even, zero_odd = even.count(0), odd.count(0)
+    if zero_odd >= 0.6 * units and zero_even <= 0.05 * units:
+        return "utf-16-le"
+    if zero_even >= 0.6 * units and zero_odd <= 0.05 * units:
+        return "utf-16-be"
+    return None
 
 
 def _mostly_utf8(data: bytes) -> str | None:

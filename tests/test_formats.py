@@ -359,6 +359,20 @@ def test_encodings_are_detected(original, encoding):
     assert text == original.replace("\r\n", "\n")
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_text_not_binary(encoding):
+    # Some Windows tools save "Unicode" text with no BOM; every other byte is then zero.
+    text, found = decode_text(UTF16_TEXT.encode(encoding))
+    assert (text, found) == (UTF16_TEXT.replace("\r\n", "\n"), encoding)
+
+
+def test_sixteen_bit_numbers_are_still_binary():
+    # Zeros in every other byte, like UTF-16, but the "text" would be control characters.
+    data = bytes(b for n in range(2000) for b in ((n * 7) % 32, 0))
+    with pytest.raises(SkipFile, match="binary"):
+        decode_text(data)
+
+
 def test_latin1_byte_undefined_in_cp1252_still_decodes():
     # 0x81 and 0x8d have no cp1252 character, so this can only be latin-1.
     text, encoding = decode_text("Grüße aus Köln, wie immer.\n".encode("latin-1") + b"\x81\x8d\n")
