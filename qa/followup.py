@@ -43,7 +43,14 @@ class Query:
         return {t: (w if w >= 1.0 else SENTENCE_CONTEXT_WEIGHT) for t, w in self.terms.items()}
 
 
+def answered(history: Sequence[Turn]) -> list[Turn]:
+    """The turns the documents answered: a question they do not cover gives no context (after
+    "Who won the 2018 World Cup?" is declined, "How long did the meeting last?" stands alone)."""
+    return [turn for turn in history if turn.answer.found]
+
+
 def is_followup(question: str, history: Sequence[Turn]) -> bool:
+    history = answered(history)
     if not history:
         return False
     words = re.findall(r"[a-z']+", question.lower())
@@ -59,7 +66,8 @@ def resolve(question: str, history: Sequence[Turn]) -> Query:
     own = {t: 1.0 for t in question_terms(question)}
     if not is_followup(question, history):
         return Query(question, own)
-    context = history[-1].answer.query or history[-1].question
+    previous = answered(history)[-1]
+    context = previous.answer.query or previous.question
     context = context[-MAX_CONTEXT_CHARS:]
     weighted = dict(own)
     for term in terms(context):

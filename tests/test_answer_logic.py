@@ -128,6 +128,16 @@ def test_pronoun_question_is_a_follow_up():
     assert "Fomin" in query.text
 
 
+def test_a_declined_question_gives_no_context():
+    declined = Turn("Who won the 2018 World Cup?",
+                    Answer("Who won the 2018 World Cup?", False, "not covered", query="x"))
+    assert not is_followup("How long did the meeting last?", [declined])
+    assert resolve("How long did the meeting last?", [declined]).terms == {"meet": 1.0, "last": 1.0}
+    # An answered turn before it is still the subject of "he".
+    query = resolve("What did he say about NATO?", [_turn("Who is Alexander Fomin?"), declined])
+    assert query.is_followup and "fomin" in query.terms
+
+
 def test_self_contained_question_is_not_a_follow_up():
     history = [_turn("Who is Alexander Fomin?")]
     assert not is_followup("Where did the Russian Foreign Ministry publish draft agreements?", history)

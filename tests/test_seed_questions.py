@@ -104,6 +104,13 @@ def test_follow_up_with_a_short_question(seeds_engine):
     assert answer.found and "four-hour" in answer.text, answer.text
 
 
+def test_a_question_after_a_declined_one_stands_alone(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    assert not conversation.ask("Who won the football world cup in 2018?").found
+    answer = conversation.ask("How long did the meeting last?")
+    assert answer.found and "four-hour" in answer.text, answer.text
+
+
 def test_new_conversation_forgets_the_subject(seeds_engine):
     conversation = Conversation(seeds_engine)
     conversation.ask("Who is Alexander Fomin?")
