@@ -352,3 +352,17 @@ async def test_missing_index_is_built_on_start(fake_engine):
         status = app.screen.query_one(StatusBar)
         await until(pilot, lambda: "Ready" in status.status, rounds=1000)
         assert fake_engine.index_exists()
+
+
+async def test_ctrl_o_after_an_answer_without_sources_says_why(fake_engine):
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        seen = record_notifications(app)
+        await pilot.press("ctrl+o")
+        assert "ask a question first" in seen[-1]
+        entry = await ask(pilot, "???")  # declined: no words to search for
+        assert not entry.answer.found and not entry.answer.citations
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert "cites no source" in seen[-1]

@@ -295,7 +295,9 @@ class ChatScreen(Screen):
     def action_open_citation(self) -> None:
         panel = self.query_one(CitationsPanel)
         if panel.current is None:
-            self.notify("No source to open yet: ask a question first.", severity="warning")
+            message = ("This answer cites no source, so there is nothing to open."
+                       if self.conversation.turns else "No source to open yet: ask a question first.")
+            self.notify(message, severity="warning")
             return
         self.open_document(panel.current)
 
