@@ -21,6 +21,7 @@ SENTENCE_CONTEXT_WEIGHT = 0.25
 FOLLOWUP_OWN_PASSAGES = 2
 SHORT_QUESTION_TERMS = 3
 MAX_CONTEXT_CHARS = 300
+_NAME = re.compile(r"\b(?!I\b)[A-Z][\w'’-]*")
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,11 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
         return True
     distinct = len(set(terms(question)))
     starts_with_connective = bool(words) and words[0] in {"and", "but", "also", "what", "how"}
-    return (starts_with_connective and distinct <= SHORT_QUESTION_TERMS) or distinct <= 1
+    # A short question that names someone or something ("What did Wendy Sherman say?") has a
+    # subject of its own; "How long did the meeting last?" borrows one.
+    names = _NAME.findall(question.strip()[1:])
+    return (starts_with_connective and distinct <= SHORT_QUESTION_TERMS and not names) \
+        or distinct <= 1
 
 
 def resolve(question: str, history: Sequence[Turn]) -> Query:

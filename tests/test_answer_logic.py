@@ -138,6 +138,14 @@ def test_a_declined_question_gives_no_context():
     assert query.is_followup and "fomin" in query.terms
 
 
+def test_a_short_question_naming_its_own_subject_is_not_a_follow_up():
+    history = [_turn("How many people have died in the Ukraine conflict?")]
+    assert not is_followup("What did Wendy Sherman say?", history)
+    assert is_followup("What did she say?", history)
+    assert is_followup("How long did the meeting last?", history)
+    assert is_followup("What about Lavrov?", history)  # one word: it borrows the question
+
+
 def test_self_contained_question_is_not_a_follow_up():
     history = [_turn("Who is Alexander Fomin?")]
     assert not is_followup("Where did the Russian Foreign Ministry publish draft agreements?", history)
