@@ -14,6 +14,7 @@ from qa.answer import (
     answer_confidence,
     answer_type,
     group_citations,
+    is_question,
     passage_coverage,
     passage_prior,
     score_sentences,
@@ -115,6 +116,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     for rank, (passage, row) in enumerate(pool):
         cosines = snap.chunk_sentence_vectors(row).astype(np.float32) @ found.vector
         for position, (s, e) in enumerate(passage.sentences):
+            if is_question(snap.documents[passage.source].text[s:e]):
+                continue
             candidates.append(Candidate(rank, passage.source, s, e,
                                         snap.documents[passage.source].text[s:e], position))
             similarity.append(float(cosines[position]))

@@ -8,6 +8,7 @@ from qa.answer import (
     answer_confidence,
     answer_type,
     group_citations,
+    is_question,
     score_sentences,
     select_sentences,
 )
@@ -150,6 +151,13 @@ def test_self_contained_question_is_not_a_follow_up():
     history = [_turn("Who is Alexander Fomin?")]
     assert not is_followup("Where did the Russian Foreign Ministry publish draft agreements?", history)
     assert not is_followup("What did he say?", [])
+
+
+def test_questions_are_not_answers():
+    assert is_question("What did Russia say?")
+    assert is_question('He asked: "Who benefits?"')
+    assert not is_question("Russia said it would not attack Ukraine.")
+    assert not is_question("The question of guarantees remains open")
 
 
 def test_confidence_rises_with_evidence():
