@@ -115,11 +115,11 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     candidates, similarity = [], []
     for rank, (passage, row) in enumerate(pool):
         cosines = snap.chunk_sentence_vectors(row).astype(np.float32) @ found.vector
+        text = snap.documents[passage.source].text
         for position, (s, e) in enumerate(passage.sentences):
-            if is_question(snap.documents[passage.source].text[s:e]):
+            if is_question(text[s:e]):
                 continue
-            candidates.append(Candidate(rank, passage.source, s, e,
-                                        snap.documents[passage.source].text[s:e], position))
+            candidates.append(Candidate(rank, passage.source, s, e, text[s:e], position))
             similarity.append(float(cosines[position]))
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(pool))],

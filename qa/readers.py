@@ -93,16 +93,10 @@ def decode_text(data: bytes) -> tuple[str, str]:
             except UnicodeDecodeError:
                 raise SkipFile(f"invalid {encoding} text") from None
     if b"\x00" in data:
-        encoding = _bomless_utf16(data)
-        if encoding is None:
+        utf16 = _bomless_utf16(data)
+        if utf16 is None:
             raise SkipFile("binary file (contains NUL bytes)")
-        try:
-            text = data.decode(encoding)
-        except UnicodeDecodeError:
-            raise SkipFile("binary file (contains NUL bytes)") from None
-        if len(_CONTROL.findall(text)) > max(8, len(text) // 200):
-            raise SkipFile("binary file (control characters)")
-        return normalise_newlines(text), encoding
+        return _unless_control_characters(*utf16)
     mostly_utf8 = _mostly_utf8(data)
     if mostly_utf8 is not None:
         return normalise_newlines(mostly_utf8), "utf-8"
@@ -111,14 +105,21 @@ def decode_text(data: bytes) -> tuple[str, str]:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        if len(_CONTROL.findall(text)) > max(8, len(text) // 200):
-            raise SkipFile("binary file (control characters)")
-        return normalise_newlines(text), encoding
+        return _unless_control_characters(text, encoding)
     raise SkipFile("undecodable text")  # unreachable: latin-1 decodes any bytes
 
 
-def _bomless_utf16(data: bytes) -> str | None:
-    """"utf-16-le" or "utf-16-be" for UTF-16 text saved without a byte order mark, else None.
+def _unless_control_characters(text: str, encoding: str) -> tuple[str, str]:
+    """(text with newlines normalised, encoding); SkipFile when the decoded "text" is mostly
+    control characters, as binary data decoded by a forgiving codec is."""
+    if len(_CONTROL.findall(text)) > max(8, len(text) // 200):
+        raise SkipFile("binary file (control characters)")
+    return normalise_newlines(text), encoding
+
+
+def _bomless_utf16(data: bytes) -> tuple[str, str] | None:
+    """(text, "utf-16-le" or "utf-16-be") for UTF-16 text saved without a byte order mark, else
+    None.
 
     Text in a Latin script is mostly ASCII, so one byte of nearly every UTF-16 code unit is zero:
     the odd bytes for little-endian, the even ones for big-endian, and few of the others.
@@ -129,10 +130,15 @@ def _bomless_utf16(data: bytes) -> str | None:
     units = len(even)
     zero_even, zero_odd = even.count(0), odd.count(0)
     if zero_odd >= 0.6 * units and zero_even <= 0.05 * units:
-        return "utf-16-le"
-    if zero_even >= 0.6 * units and zero_odd <= 0.05 * units:
-        return "utf-16-be"
-    return None
+        encoding = "utf-16-le"
+    elif zero_even >= 0.6 * units and zero_odd <= 0.05 * units:
+        encoding = "utf-16-be"
+    else:
+        return None
+    try:
+        return data.decode(encoding), encoding
+    except UnicodeDecodeError:  # unpaired surrogates: not text after all
+        return None
 
 
 def _mostly_utf8(data: bytes) -> str | None:
