@@ -299,6 +299,10 @@ async def test_help_lists_every_binding(fake_engine):
         for binding in [*app.BINDINGS, *ChatScreen.BINDINGS, *DocumentScreen.BINDINGS,
                         *QuestionInput.BINDINGS, *Transcript.BINDINGS]:
             assert binding.description in described
+        # Each place's keys form one run: "Question box enter" sits with the other question-box keys.
+        places = [where for where, _, _ in app.screen.rows()]
+        runs = [where for i, where in enumerate(places) if i == 0 or places[i - 1] != where]
+        assert len(runs) == len(set(runs)), runs
         await pilot.press("escape")
         assert isinstance(app.screen, ChatScreen)
 

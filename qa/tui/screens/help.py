@@ -37,7 +37,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self.table(), id="help-table")
 
     def rows(self) -> list[tuple[str, str, str]]:
-        """(where, keys, what) for every binding with a description, then the extra keys."""
+        """(where, keys, what) for every binding with a description and every extra key, grouped by
+        where they work, in the order of the sections."""
         rows: dict[tuple[str, str, str], list[str]] = {}
         for name, bindings in self.sections:
             for binding in Binding.make_bindings(bindings):
@@ -46,7 +47,8 @@ class HelpScreen(ModalScreen[None]):
                     keys.extend(KEY_NAMES.get(k, k) for k in binding.key.split(","))
         rows = [(name, " / ".join(keys), what) for (name, _, what), keys in rows.items()]
         rows.extend(EXTRA)
-        return rows
+        order = {name: i for i, (name, _) in enumerate(self.sections)}
+        return sorted(rows, key=lambda row: order.get(row[0], len(order)))  # stable: keeps key order
 
     def table(self) -> Table:
         table = Table(box=None, padding=(0, 2), show_header=True, header_style="bold")
