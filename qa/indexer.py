@@ -27,7 +27,7 @@ from qa.late_interaction import (
     TokenVectors,
     quantize,
 )
-from qa.lexical import terms
+from qa.lexical import TERM_RULES
 from qa.store import ChunkRecord, StoredDocument
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
@@ -36,7 +36,6 @@ from qa.store import ChunkRecord, StoredDocument
 CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines",
             "boilerplate": 1}
 EMBED_BATCH = 128
-BM25_PARAMS = {"k1": 1.2, "b": 0.75}
 
 
 @dataclass(frozen=True)
@@ -166,6 +165,8 @@ def _hashes(files: list[CorpusFile], previous) -> dict[str, str]:
 
 
 def _unchanged(files, hashes, previous, old_skipped) -> bool:
+    if previous.manifest.get("terms", 1) != TERM_RULES:
+        return False  # same documents, but BM25 must be recomputed under the new word rules
     seen = set(previous.documents) | set(old_skipped)
     if {f.source for f in files} != seen:
         return False
@@ -238,7 +239,7 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
     words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
     report(IndexProgress("writing", 0, 1))
-    bm25, doc_freq = _bm25([documents[c.source].text[c.start:c.end] for c in chunks])
+    bm25, doc_freq = store.bm25_index([documents[c.source].text[c.start:c.end] for c in chunks])
     generation = store.next_generation(index_dir)
     manifest = {
         "schema": store.SCHEMA,
@@ -246,7 +247,8 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
         "generation": generation,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "next_chunk_id": next_id,
-        "bm25": BM25_PARAMS,
+        "bm25": store.BM25_PARAMS,
+        "terms": TERM_RULES,
         "vocabulary": words.vocabulary_size,
         "skipped": skipped,
     }
@@ -428,16 +430,6 @@ def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
     if fresh:
         index.add_with_ids(vectors, np.asarray([c.id for c in fresh], dtype=np.int64))
     return index
-
-
-def _bm25(chunk_texts: list[str]):
-    import bm25s
-
-    tokens = [terms(text) for text in chunk_texts]
-    doc_freq = Counter(term for doc in tokens for term in set(doc))
-    bm25 = bm25s.BM25(**BM25_PARAMS)
-    bm25.index(tokens, show_progress=False)
-    return bm25, dict(doc_freq)
 
 
 def _digest(text: str) -> str:

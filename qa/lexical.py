@@ -18,6 +18,44 @@ STOP_WORDS = frozenset(
 )
 
 
+# The version of the rules below. BM25 and the document frequencies stored in an index were
+# computed with them: an index made under other rules gets them recomputed (see store).
+TERM_RULES = 2  # 2: irregular past forms
+
+# Irregular past forms of common verbs, mapped to the verb before stemming, so that "What did
+# Sherman say?" meets "Sherman said" and "who won" meets "wins". Forms that are mostly other
+# words (bit, born, ground, wound, lay) are left out.
+_IRREGULAR = {
+    form: verb
+    for verb, forms in {
+        "say": "said", "tell": "told", "meet": "met", "win": "won", "hold": "held", "lead": "led",
+        "make": "made", "take": "took taken", "give": "gave given", "go": "went gone",
+        "come": "came", "see": "saw seen", "know": "knew known", "think": "thought",
+        "bring": "brought", "buy": "bought", "build": "built", "send": "sent", "spend": "spent",
+        "lose": "lost", "leave": "left", "find": "found", "begin": "began begun",
+        "become": "became", "write": "wrote written", "speak": "spoke spoken",
+        "break": "broke broken", "choose": "chose chosen", "drive": "drove driven",
+        "eat": "ate eaten", "fall": "fell fallen", "feel": "felt", "fight": "fought",
+        "fly": "flew flown", "forget": "forgot forgotten", "grow": "grew grown", "keep": "kept",
+        "pay": "paid", "run": "ran", "rise": "rose risen", "sell": "sold", "shoot": "shot",
+        "sit": "sat", "stand": "stood", "strike": "struck", "swear": "swore sworn",
+        "teach": "taught", "throw": "threw thrown", "understand": "understood",
+        "wear": "wore worn", "sing": "sang sung", "steal": "stole stolen", "hide": "hid hidden",
+        "draw": "drew drawn", "freeze": "froze frozen", "shake": "shook shaken",
+        "sleep": "slept", "mean": "meant", "deal": "dealt", "seek": "sought", "catch": "caught",
+        "flee": "fled", "feed": "fed", "hang": "hung", "lend": "lent", "withdraw": "withdrew withdrawn",
+        "arise": "arose arisen", "get": "got gotten", "sink": "sank sunk", "swim": "swam swum",
+        "drink": "drank drunk", "ride": "rode ridden", "forbid": "forbade forbidden",
+        "overcome": "overcame", "undertake": "undertook undertaken", "sweep": "swept",
+        "weep": "wept", "tear": "tore torn", "bend": "bent", "bind": "bound", "shine": "shone",
+        "spin": "spun", "stick": "stuck", "sting": "stung", "swing": "swung", "dig": "dug",
+        "light": "lit", "slide": "slid", "beat": "beaten", "bite": "bitten", "blow": "blew blown",
+        "hear": "heard", "tread": "trod trodden", "wake": "woke woken",
+    }.items()
+    for form in forms.split()
+}
+
+
 @lru_cache(maxsize=1)
 def _stemmer():
     import Stemmer
@@ -51,7 +89,7 @@ def terms(text: str) -> list[str]:
         term = _TERM_OF.get(word)
         if term is None:
             base = _possessive_dropped(word)
-            term = "" if base in STOP_WORDS else stem(base)
+            term = "" if base in STOP_WORDS else stem(_IRREGULAR.get(base, base))
             if len(_TERM_OF) < 500_000:
                 _TERM_OF[word] = term
         if term:

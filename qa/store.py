@@ -38,6 +38,7 @@ import numpy as np
 
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.late_interaction import Projection, TokenVectors
+from qa.lexical import TERM_RULES, terms
 
 SCHEMA = 3  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy)
 CURRENT = "CURRENT"
@@ -229,8 +230,27 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
     if vectors.ntotal != len(chunks) or len(sentence_vectors) != sum(len(c.sentences) for c in chunks) \
             or len(words.counts) != len(chunks):
         raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
-    return IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq,
-                         sentence_vectors, words=words)
+    snapshot = IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq,
+                             sentence_vectors, words=words)
+    if manifest.get("terms", 1) != TERM_RULES:
+        # Made under older word rules: answer with BM25 recomputed in memory (about a second per
+        # million characters) until the next `qa index` stores it.
+        snapshot.bm25, snapshot.doc_freq = bm25_index([snapshot.chunk_text(c) for c in chunks])
+    return snapshot
+
+
+BM25_PARAMS = {"k1": 1.2, "b": 0.75}
+
+
+def bm25_index(chunk_texts: list[str]):
+    """BM25 over the chunks' terms, and each term's document frequency."""
+    import bm25s
+
+    tokens = [terms(text) for text in chunk_texts]
+    doc_freq = Counter(term for doc in tokens for term in set(doc))
+    bm25 = bm25s.BM25(**BM25_PARAMS)
+    bm25.index(tokens, show_progress=False)
+    return bm25, dict(doc_freq)
 
 
 WORD_FILES = ("words-vectors.npy", "words-scales.npy", "words-ids.npy", "words-counts.npy",

@@ -13,6 +13,7 @@ from qa.answer import (
     select_sentences,
 )
 from qa.followup import is_followup, resolve
+from qa.lexical import terms
 from qa.results import Answer, Turn
 from qa.retrieval import (
     bigram_overlap,
@@ -83,6 +84,14 @@ def test_distinct_passages_are_all_kept():
 def _candidate(passage, position, text, start=None):
     start = position * 100 if start is None else start
     return Candidate(passage, "a.txt", start, start + len(text), text, position)
+
+
+def test_irregular_past_forms_meet_their_verb():
+    assert terms("What did Wendy Sherman say?") == terms("Wendy Sherman said") == ["wendi", "sherman", "say"]
+    assert terms("Who won the cup?") == terms("She wins the cup") == ["win", "cup"]
+    assert terms("The talks were held in Brussels") == terms("talks hold in Brussels")
+    # Words that are mostly something else are left alone.
+    assert terms("born in a bit of ground") == ["born", "bit", "ground"]
 
 
 def test_sentence_with_the_question_terms_wins():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, FakeEmbedder
-from qa import indexer, store
+from qa import indexer, lexical, store
 from qa.engine import Engine
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
 
@@ -396,6 +396,35 @@ def test_an_index_made_by_an_older_qa_is_rebuilt_by_qa_index(corpus, index_dir):
     assert report.added == 3 and report.chunks_embedded == report.chunks
     assert any("older qa" in w for w in warnings)
     assert store.read_manifest(index_dir)["schema"] == store.SCHEMA
+
+
+class RefusingEmbedder(FakeEmbedder):
+    def encode(self, texts, batch_size=32):
+        raise AssertionError("the model was called although no chunk changed")
+
+    def encode_chunks(self, texts, spans):
+        raise AssertionError("the model was called although no chunk changed")
+
+
+def test_an_index_made_under_older_word_rules_gets_its_bm25_recomputed(corpus, index_dir,
+                                                                        monkeypatch):
+    # An index whose BM25 was made with other word rules (here: plain lower-cased words).
+    monkeypatch.setattr(store, "terms", lambda text: text.lower().split())
+    monkeypatch.setattr(indexer, "TERM_RULES", 1)
+    engine_for(corpus, index_dir).sync()
+    assert store.read_manifest(index_dir)["terms"] == 1
+    monkeypatch.undo()
+    texts = [(corpus / c.source).read_text()[c.start:c.end] for c in snapshot_of(index_dir).chunks]
+    _, fresh = store.bm25_index(texts)
+    assert "say" in fresh  # "Fishermen said ..."
+    # Loading answers with BM25 under today's rules at once ...
+    assert snapshot_of(index_dir).doc_freq == fresh
+    assert "harbour.txt" in sources_for(engine_for(corpus, index_dir), "what did the fishermen say")
+    # ... and the next sync stores it, embedding nothing again.
+    report = engine_for(corpus, index_dir, RefusingEmbedder()).sync()
+    assert report.chunks_embedded == 0
+    assert store.read_manifest(index_dir)["terms"] == lexical.TERM_RULES
+    assert json.loads((store.current_path(index_dir) / "terms.json").read_text()) == fresh
 
 
 def test_qa_ask_rebuilds_an_index_made_by_an_older_qa(corpus, index_dir, monkeypatch, capsys):
