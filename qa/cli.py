@@ -84,7 +84,15 @@ def _engine(args):
     kwargs = {}
     if getattr(args, "max_file_mb", None):
         kwargs["max_bytes"] = int(args.max_file_mb * 1024 * 1024)
-    return Engine.open(getattr(args, "corpus", None), getattr(args, "index", None), **kwargs)
+    engine = Engine.open(getattr(args, "corpus", None), getattr(args, "index", None), **kwargs)
+    if not engine.corpus.is_dir():
+        # Every command names its folder: answering from an index while the folder given is
+        # missing (a typo in --corpus) would quietly answer about some other folder.
+        from qa.errors import QAError
+
+        what = "not a folder" if engine.corpus.exists() else "not found"
+        raise QAError(f"corpus folder {what}: {engine.corpus}")
+    return engine
 
 
 def _warn(source: str, reason: str) -> None:

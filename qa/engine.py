@@ -7,6 +7,7 @@ an engine and drawing a screen are instant; ``load()`` does the slow part, from 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from qa.documents import file_sha256, scan_corpus
 from qa.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexMissing, QAError
 from qa.indexer import IndexProgress, SyncReport, expected_params, sync
-from qa.results import Answer, Passage, Turn
+from qa.results import Answer, Citation, Passage, Turn
 
 
 
@@ -68,7 +69,8 @@ class Engine:
         """The live index, loaded and verified on first use (raises IndexMissing etc.)."""
         with self._lock:
             if self._snapshot is None:
-                self._snapshot = store.load_snapshot(self.index_dir, expected_params(self.embedder))
+                self._snapshot = store.load_snapshot(self.index_dir,
+                                                    expected_params(self.embedder, self.corpus))
             return self._snapshot
 
     def load(self) -> None:
@@ -118,11 +120,34 @@ class Engine:
         }
 
     def document_text(self, source: str) -> str:
-        """The text citations index: for HTML and PDF, the extracted text."""
-        try:
-            return self.snapshot.documents[source].text
-        except KeyError:
-            raise QAError(f"no document {source!r} in the index") from None
+        """The text citations index: for HTML and PDF, the extracted text. ``source`` is the path
+        relative to the corpus folder, as citations give it; a path to the file itself (such as
+        seeds/003.txt, from a shell's tab completion) works too."""
+        documents = self.snapshot.documents
+        if source not in documents:
+            try:
+                relative = Path(source).resolve().relative_to(self.corpus.resolve()).as_posix()
+            except (ValueError, OSError):
+                relative = None
+            if relative in documents:
+                source = relative
+            else:
+                raise QAError(f"no document {source!r} in the index") from None
+        return documents[source].text
+
+    def current_citation(self, citation: Citation) -> Citation | None:
+        """``citation`` as it stands in the live index: itself; moved (when its document was
+        edited and re-indexed since, but still holds the cited text: the occurrence nearest the
+        old place); or None when the cited text is no longer in the document."""
+        text = self.document_text(citation.source)
+        if text[citation.start:citation.end] == citation.text:
+            return citation
+        found = nearest_occurrence(text, citation.text, citation.start)
+        if found is None:
+            return None
+        doc = self.snapshot.documents[citation.source]
+        return dataclasses.replace(citation, start=found, end=found + len(citation.text),
+                                   line=line_of(text, found), page=page_of(doc.page_starts, found))
 
     # -- questions -------------------------------------------------------------------------
 
@@ -178,6 +203,18 @@ def encodable(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def nearest_occurrence(text: str, needle: str, near: int) -> int | None:
+    """The start of the occurrence of ``needle`` in ``text`` closest to offset ``near``."""
+    if not needle:
+        return None
+    best, at = None, text.find(needle)
+    while at != -1:
+        if best is None or abs(at - near) < abs(best - near):
+            best = at
+        at = text.find(needle, at + 1)
+    return best
 
 
 def line_of(text: str, offset: int) -> int:

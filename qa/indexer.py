@@ -86,9 +86,18 @@ class SyncReport:
         }
 
 
-def expected_params(embedder: Embedder) -> dict:
-    return {"model": embedder.name, "dimension": embedder.dimension, "chunking": CHUNKING,
-            "word_vectors": TOKENS_FORMAT}
+def expected_params(embedder: Embedder, corpus: Path | None = None) -> dict:
+    """What an index must have been built with to be used here; with ``corpus``, also the folder
+    it indexes (an index belongs to one folder: see store.check_compatible)."""
+    params = {"model": embedder.name, "dimension": embedder.dimension, "chunking": CHUNKING,
+              "word_vectors": TOKENS_FORMAT}
+    if corpus is not None:
+        params["corpus"] = corpus_key(corpus)
+    return params
+
+
+def corpus_key(corpus: Path) -> str:
+    return str(Path(corpus).expanduser().resolve())
 
 
 Warn = Callable[[str, str], None]
@@ -113,7 +122,7 @@ def sync(
     changed, nothing is written and the model is never loaded.
     """
     began = time.perf_counter()
-    expected = expected_params(embedder)
+    expected = expected_params(embedder, corpus)
     warn = warn or (lambda source, reason: None)
     with store.IndexLock(index_dir, on_wait=on_wait):
         previous = None if rebuild else _load_previous(index_dir, expected, warn)
@@ -123,7 +132,7 @@ def sync(
             raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}")
         hashes = _hashes(files, previous)
         old_skipped = previous.manifest.get("skipped", {}) if previous else {}
-        if previous is not None and _unchanged(files, hashes, previous, old_skipped):
+        if previous is not None and _unchanged(files, hashes, previous, old_skipped, expected):
             for source, meta in old_skipped.items():
                 warn(source, meta["reason"])
             return SyncReport(0, 0, 0, len(previous.documents), 0, len(previous.documents),
@@ -164,9 +173,11 @@ def _hashes(files: list[CorpusFile], previous) -> dict[str, str]:
     return result
 
 
-def _unchanged(files, hashes, previous, old_skipped) -> bool:
+def _unchanged(files, hashes, previous, old_skipped, expected) -> bool:
     if previous.manifest.get("terms", 1) != TERM_RULES:
         return False  # same documents, but BM25 must be recomputed under the new word rules
+    if previous.manifest.get("corpus") != expected["corpus"]:
+        return False  # a folder that moved (or an index from before folders were recorded)
     seen = set(previous.documents) | set(old_skipped)
     if {f.source for f in files} != seen:
         return False

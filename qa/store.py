@@ -173,6 +173,15 @@ def check_compatible(manifest: dict, expected: dict) -> None:
         raise IndexIncompatible(
             f"index schema {manifest.get('schema')} is not {SCHEMA}; run `qa index --rebuild`"
         )
+    # An index belongs to the folder it was built from. Answering another folder's questions from
+    # it would cite files of the wrong folder; re-pointing it silently would throw away its work.
+    # A recorded folder that no longer exists was moved or renamed: the index follows it.
+    built_for, wanted = manifest.get("corpus"), expected.get("corpus")
+    if built_for and wanted and built_for != wanted and Path(built_for).is_dir():
+        raise IndexIncompatible(
+            f"index was built for the folder {built_for}, not {wanted}; give this folder an index "
+            "of its own with --index DIR, or run `qa index --rebuild` to re-point this one"
+        )
     for key in ("model", "dimension", "chunking", "word_vectors"):
         if manifest.get(key) != expected[key]:
             raise IndexIncompatible(

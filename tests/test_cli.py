@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS
+from qa import store
 
 QA_SCRIPT = Path(sys.executable).parent / "qa"
+
 HEAVY = ("torch", "sentence_transformers", "faiss", "transformers", "textual")
 
 
@@ -120,6 +122,43 @@ def test_index_of_another_model_is_one_line_for_search(tmp_path, fake_embedder):
               cwd=tmp_path)
     # Built by another (fake) model: refused with a clear line, not a traceback.
     assert_user_error(done, "--rebuild")
+
+
+def test_a_corpus_flag_naming_no_folder_is_one_line_for_every_command(tmp_path, fake_embedder):
+    from qa.engine import Engine
+
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("The orchard was planted in the spring of that year.\n")
+    Engine(corpus, tmp_path / "ix", fake_embedder).sync()
+    # A typo in --corpus must not answer from the index of some other folder.
+    for command in (["ask", "orchard"], ["search", "orchard"], ["stats"], ["show", "a.txt"]):
+        done = qa(*command, "--corpus", str(tmp_path / "typo"), "--index", str(tmp_path / "ix"),
+                  cwd=tmp_path)
+        assert_user_error(done, "corpus folder not found", "typo")
+
+
+def test_an_index_belongs_to_its_folder(tmp_path, fake_embedder):
+    from qa.engine import Engine
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, text in ((first, "The orchard was planted in spring."), (second, "The ferry sails at noon.")):
+        folder.mkdir()
+        (folder / "a.txt").write_text(text + "\n")
+    Engine(first, tmp_path / "ix", fake_embedder).sync()
+    # Another folder with the same index: refused (by ask, search and index alike), saying how to
+    # give it its own index; the first folder's index is left as it was.
+    for command in (["ask", "ferry"], ["search", "ferry"], ["index"]):
+        done = qa(*command, "--corpus", str(second), "--index", str(tmp_path / "ix"), cwd=tmp_path)
+        assert_user_error(done, "built for the folder", str(first), "--index DIR")
+    assert Engine(first, tmp_path / "ix", fake_embedder).search("orchard", k=1)[0].text.startswith("The orchard")
+    # A folder that moved takes its index along.
+    moved = tmp_path / "moved"
+    first.rename(moved)
+    assert Engine(moved, tmp_path / "ix", fake_embedder).search("orchard", k=1)[0].source == "a.txt"
+    report = Engine(moved, tmp_path / "ix", fake_embedder).sync()
+    assert report.chunks_embedded == 0
+    assert store.read_manifest(tmp_path / "ix")["corpus"] == str(moved.resolve())
 
 
 def store_current(index: Path):

@@ -416,6 +416,9 @@ def test_converted_formats_are_shown_as_indexed(tmp_path, mixed_engine, fake_cli
     assert code == 1 and err.startswith("qa: ") and err.count("\n") == 1
     code, _, err = fake_cli("show", "nope.txt", "--corpus", corpus, "--index", index)
     assert code == 1 and "nope.txt" in err and err.count("\n") == 1
+    # The file's own path (as a shell completes it) names the same document.
+    code, out, err = fake_cli("show", corpus / "hut-utf16.txt", "--corpus", corpus, "--index", index)
+    assert (code, err) == (0, "") and out.rstrip("\n") == mixed_engine.document_text("hut-utf16.txt").rstrip("\n")
 
 
 # -- as a new user: the real commands and the real model --------------------------------------

@@ -625,3 +625,14 @@ def test_a_reader_racing_a_build_reads_the_new_generation(corpus, index_dir, mon
     snap = snapshot_of(index_dir)
     assert raced == ["gen-000001"]
     assert snap.generation == 2 and "late.txt" in snap.documents
+
+
+def test_nearest_occurrence_picks_the_copy_closest_to_the_old_place():
+    from qa.engine import nearest_occurrence
+
+    text = "Cited. Other text. Cited. More text here. Cited."
+    assert nearest_occurrence(text, "Cited.", 0) == 0
+    assert nearest_occurrence(text, "Cited.", 21) == 19
+    assert nearest_occurrence(text, "Cited.", 100) == 42
+    assert nearest_occurrence(text, "Gone.", 0) is None
+    assert nearest_occurrence(text, "", 0) is None

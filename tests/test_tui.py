@@ -187,6 +187,51 @@ async def test_rebuild_after_adding_a_file_shows_progress_then_the_summary(fake_
         assert "new_article.txt" in sources
 
 
+async def test_a_citation_opened_after_its_document_changed_never_highlights_other_text(
+        fake_engine, seeds_copy):
+    app = create_app(fake_engine)
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        entry = await ask(pilot, "What did Grushko demand?")
+        citation = entry.answer.citations[0]
+        path = seeds_copy / citation.source
+        original = path.read_text(encoding="utf-8")
+        # A paragraph added at the top, then ctrl+r: the old offsets now point at other text.
+        path.write_text("An editor's note added at the top of the article.\n\n" + original, encoding="utf-8")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: "Index rebuilt" in app.screen.query_one(StatusBar).status)
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, DocumentScreen))
+        await pilot.pause()
+        assert app.screen.highlighted == citation.text
+        assert any("changed since this answer" in note for note in seen)
+        await pilot.press("escape")
+        # The cited sentence deleted from the file: nothing is highlighted, the notice says why.
+        path.write_text(original.replace(citation.text, "A different sentence now."), encoding="utf-8")
+        generation = fake_engine.snapshot.generation
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: fake_engine.snapshot.generation > generation)
+        await settle(pilot)
+        seen.clear()
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        assert any("no longer holds the cited text" in note for note in seen)
+
+
+async def test_the_palette_offers_one_keys_command(fake_engine):
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+p")
+        await pilot.press(*"keys")
+        await until(pilot, lambda: "Every key binding" in painted(app))
+        assert "Show help for the focused widget" not in painted(app)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+
+
 async def test_rebuild_from_the_command_palette(fake_engine, seeds_copy):
     app = create_app(fake_engine)
     async with app.run_test(size=SIZE) as pilot:

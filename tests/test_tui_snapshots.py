@@ -90,6 +90,10 @@ class StubEngine:
     def document_text(self, source: str) -> str:
         return DOCUMENTS[source]
 
+    def current_citation(self, citation):
+        assert DOCUMENTS[citation.source][citation.start:citation.end] == citation.text
+        return citation
+
     def ask(self, question: str, history=()) -> Answer:
         if "demand" in question:
             first = cite(1, "council.txt",

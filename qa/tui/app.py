@@ -37,6 +37,11 @@ class QAApp(App[int]):
         self.export_dir = export_dir
         self.sub_title = f"documents: {Path(engine.corpus).name or engine.corpus}"
 
+    def get_system_commands(self, screen):
+        # Textual's own "Keys" opens its key panel; ours (F1, listed by ChatCommands as "Keys")
+        # lists every key of the app. One "Keys" in the palette, not two.
+        return [c for c in super().get_system_commands(screen) if c.title != "Keys"]
+
     def get_default_screen(self) -> ChatScreen:
         return ChatScreen(self.engine, self.export_dir)
 

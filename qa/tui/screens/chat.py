@@ -193,11 +193,22 @@ class ChatScreen(Screen):
     def open_document(self, citation) -> None:
         try:
             text = self.engine.document_text(citation.source)
+            current = self.engine.current_citation(citation)
         except Exception as exc:  # an index rebuilt without that file, for one
             self.notify(user_message(exc), title="Cannot open the source", severity="error",
                         markup=False)
             return
-        self.app.push_screen(DocumentScreen(citation, text))
+        # The index may have been rebuilt since the answer: never highlight whatever text now
+        # sits at the old offsets.
+        if current is None:
+            self.notify(f"{citation.source} changed since this answer and no longer holds the "
+                        "cited text; ask again to cite the current version.",
+                        title="Cannot open the source", severity="error", markup=False)
+            return
+        if current is not citation:
+            self.notify(f"{citation.source} changed since this answer; the cited text is now at "
+                        f"line {current.line}.", markup=False)
+        self.app.push_screen(DocumentScreen(current, text))
 
     # -- the engine's state -----------------------------------------------------------------
 
