@@ -13,7 +13,9 @@ from qa.answer import (
     Candidate,
     answer_confidence,
     answer_type,
+    complete_sentences,
     group_citations,
+    has_answer_type,
     is_question,
     passage_coverage,
     passage_prior,
@@ -21,7 +23,7 @@ from qa.answer import (
     select_sentences,
 )
 from qa.engine import line_of, page_of
-from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, resolve
+from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
 from qa.late_interaction import TOKEN_WEIGHT
 from qa.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn
@@ -96,6 +98,30 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
     return Retrieval(passages, kept, dict(dense), dict(lexical), vector, timings)
 
 
+def _rows_around(snap, spans: Sequence[tuple[str, int, int]]) -> list[int]:
+    """The chunks holding ``spans`` and the chunk before and after each, in document order."""
+    rows: list[int] = []
+    for source, start, _ in spans:
+        same = sorted((c.start, row) for row, c in enumerate(snap.chunks) if c.source == source)
+        at = next((i for i, (s, _) in enumerate(same) if s <= start and
+                   (i + 1 == len(same) or same[i + 1][0] > start)), None)
+        if at is None:
+            continue
+        for i in range(max(0, at - 1), min(len(same), at + 2)):
+            if same[i][1] not in rows:
+                rows.append(same[i][1])
+    return rows
+
+
+def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: str | None) -> bool:
+    """A sentence the previous answer quoted, which cannot answer this follow-up: it lacks the
+    kind of answer asked for, or the follow-up has no words of its own ("Where?")."""
+    if kind is not None and has_answer_type(sentence.text, kind):
+        return False
+    return any(source == sentence.source and start <= sentence.start < end
+               for source, start, end in said)
+
+
 def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     question = " ".join(question.split())
     if not question:
@@ -111,20 +137,36 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
         own = retrieve(engine, query.own_text, query.own_terms(), k=PASSAGES_CONSIDERED)
         seen = {row for _, row in pool}
         pool += [(p, r) for p, r in zip(own.passages, own.rows) if r not in seen][:FOLLOWUP_OWN_PASSAGES]
-    kind = answer_type(question)
-    candidates, similarity = [], []
+    bare = query.is_followup and not query.own_terms()
+    kind = answer_type(question, bare_follow_up=bare)
+    # "When?" or "Where?" after an answer asks for something that answer did not say, about what
+    # it was saying: the passages around its citations come first.
+    said = already_said(history) if bare else []
+    if said:
+        around = _rows_around(snap, said)
+        top = max((p.score for p, _ in pool), default=0.0)
+        pool = [(engine.passage(r, top), r) for r in around] + \
+            [(p, r) for p, r in pool if r not in around]
+        pool = pool[:max(PASSAGES_CONSIDERED, len(around))]
+    candidates, similarity, sentences = [], [], []
     for rank, (passage, row) in enumerate(pool):
         cosines = snap.chunk_sentence_vectors(row).astype(np.float32) @ found.vector
         text = snap.documents[passage.source].text
-        for position, (s, e) in enumerate(passage.sentences):
-            if is_question(text[s:e]):
+        sentences.append([Candidate(rank, passage.source, s, e, text[s:e], position)
+                          for position, (s, e) in enumerate(passage.sentences)])
+        for sentence in sentences[-1]:
+            if is_question(sentence.text) or _repeats(sentence, said, kind):
                 continue
-            candidates.append(Candidate(rank, passage.source, s, e, text[s:e], position))
-            similarity.append(float(cosines[position]))
+            candidates.append(sentence)
+            similarity.append(float(cosines[sentence.position]))
+    if said and kind and any(has_answer_type(c.text, kind) for c in candidates):
+        # A bare "When?" asks for nothing but a time: only sentences holding one can answer it.
+        keep = [i for i, c in enumerate(candidates) if has_answer_type(c.text, kind)]
+        candidates, similarity = [candidates[i] for i in keep], [similarity[i] for i in keep]
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(pool))],
                              kind, similarity)
-    chosen = select_sentences(scored, expected_type=kind)
+    chosen = complete_sentences(select_sentences(scored, expected_type=kind), sentences)
     coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
                                      len(snap.chunks)) for _, row in pool), default=0.0)
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),

@@ -66,6 +66,12 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
         or distinct <= 1
 
 
+def already_said(history: Sequence[Turn]) -> list[tuple[str, int, int]]:
+    """(source, start, end) of what the previous answered turn quoted."""
+    turns = answered(history)
+    return [(c.source, c.start, c.end) for c in turns[-1].answer.citations] if turns else []
+
+
 def resolve(question: str, history: Sequence[Turn]) -> Query:
     """The query for ``question``, widened with the previous turn when it is a follow-up."""
     own = {t: 1.0 for t in question_terms(question)}

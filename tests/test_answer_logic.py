@@ -7,12 +7,15 @@ from qa.answer import (
     Scored,
     answer_confidence,
     answer_type,
+    complete_sentences,
     group_citations,
+    has_answer_type,
     is_question,
+    quote_balance,
     score_sentences,
     select_sentences,
 )
-from qa.followup import is_followup, resolve
+from qa.followup import already_said, is_followup, resolve
 from qa.lexical import terms
 from qa.results import Answer, Turn
 from qa.retrieval import (
@@ -190,3 +193,65 @@ def test_typed_question_keeps_only_runners_up_of_that_type():
     assert untyped.candidate.text not in texts and typed.candidate.text in texts
     assert answer_type("How many troops?") == "quantity" and answer_type("When was it?") == "time"
     assert answer_type("What did Grushko demand?") is None
+
+
+def test_quote_balance_tells_opened_from_closed_quotes():
+    assert quote_balance('"I look forward to meeting Minister Lavrov in Munich.') == (0, 1)
+    assert quote_balance('That is part of our dialogue with Russia," Stoltenberg said.') == (1, 0)
+    assert quote_balance('"Our differences will not be easy to bridge," he said.') == (0, 0)
+    assert quote_balance("He said “yes” and left.") == (0, 0)
+    assert quote_balance('It is a "test" of "will".') == (0, 0)
+    assert quote_balance("“We are ready") == (0, 1)
+
+
+def _passage(*texts, passage=0):
+    return [_candidate(passage, i, t) for i, t in enumerate(texts)]
+
+
+def test_a_quote_cut_by_the_sentence_splitter_is_made_whole():
+    one = _passage('Stoltenberg spoke.', '"I look forward to meeting Lavrov.', 'That is dialogue," he said.',
+                   "Unrelated.")
+    chosen = [Scored(one[1], 1.0, 0.8)]
+    assert [s.candidate.position for s in complete_sentences(chosen, [one])] == [1, 2]
+    # A sentence that closes a quote opened earlier gets the opening sentence.
+    two = _passage('She added. "The pace is high.', 'Russia has a stark choice."', "Unrelated.")
+    chosen = [Scored(two[1], 1.0, 0.8)]
+    assert [s.candidate.position for s in complete_sentences(chosen, [two])] == [0, 1]
+    # Whole sentences are left alone; a quote that never closes within reach stays as it was.
+    three = _passage('"It runs on.', "and on.", "and on.", "and on.")
+    for item in (Scored(one[0], 1.0, 0.8), Scored(three[0], 1.0, 0.8)):
+        assert complete_sentences([item], [one if item.candidate is one[0] else three]) == [item]
+
+
+def test_completion_makes_room_by_dropping_weaker_runners_up_and_drops_lone_lead_ins():
+    quote = _passage('"A' + "a" * 150 + ".", "B" * 150 + '," he said.')
+    other = _passage("C" * 150 + ".", passage=1)
+    chosen = [Scored(quote[0], 2.0, 0.9), Scored(other[0], 1.0, 0.5)]
+    done = complete_sentences(chosen, [quote, other], max_chars=350)
+    assert [(s.candidate.passage, s.candidate.position) for s in done] == [(0, 0), (0, 1)]
+    # "... was less optimistic:" with its quote in another passage says nothing alone.
+    lead = _passage("The ambassador was less optimistic:")
+    chosen = [Scored(lead[0], 2.0, 0.9), Scored(other[0], 1.0, 0.5)]
+    assert [s.candidate.passage for s in complete_sentences(chosen, [lead, other])] == [1]
+    assert [s.candidate.passage for s in complete_sentences(chosen[:1], [lead, other])] == [0]
+
+
+def test_a_bare_where_wants_a_place():
+    assert answer_type("Where?", bare_follow_up=True) == "place"
+    assert answer_type("In which city did they meet?", bare_follow_up=True) == "place"
+    assert answer_type("Where did the council meet?") is None  # worse on held-out questions
+    assert has_answer_type("The council met in Brussels on Wednesday.", "place")
+    assert has_answer_type("talks at the Munich Security Conference", "place")
+    assert not has_answer_type("In January they met again.", "place")
+    assert not has_answer_type("in the end it failed", "place")
+
+
+def test_already_said_is_what_the_last_answered_turn_cited():
+    from qa.results import Citation, Passage
+
+    passage = Passage("a.txt", 0, 50, "x" * 50, 1.0, 1)
+    cited = Answer("Who?", True, "It was her. [1]", (Citation(1, "a.txt", 10, 20, "x" * 10, 1, passage),),
+                   query="Who?")
+    declined = Answer("Football?", False, "The documents do not seem to cover this.")
+    assert already_said([Turn("Who?", cited), Turn("Football?", declined)]) == [("a.txt", 10, 20)]
+    assert already_said([]) == []

@@ -106,6 +106,19 @@ def test_follow_up_with_a_short_question(seeds_engine):
     assert answer.found and "four-hour" in answer.text, answer.text
 
 
+def test_a_bare_when_or_where_asks_about_what_was_just_said(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    first = conversation.ask("Who chaired the meeting?")
+    assert first.found and "Stoltenberg" in first.text
+    when = conversation.ask("When?")
+    assert when.found and "12 January 2022" in when.text, when.text
+    assert first.citations[0].text not in when.text  # not the same sentence again
+    where = conversation.ask("Where?")
+    assert where.found and "met in Brussels" in where.text, where.text
+    for answer in (when, where):
+        _check_citations(seeds_engine, answer)
+
+
 def test_a_question_after_a_declined_one_stands_alone(seeds_engine):
     conversation = Conversation(seeds_engine)
     assert not conversation.ask("Who won the football world cup in 2018?").found
