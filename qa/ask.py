@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -113,6 +114,20 @@ def _rows_around(snap, spans: Sequence[tuple[str, int, int]]) -> list[int]:
     return rows
 
 
+def _focused(passages: Sequence[Passage], scored) -> tuple[Passage, ...]:
+    """The passages, each pointing at its best-scored sentence (for previews)."""
+    best: dict[tuple[str, int], tuple[float, tuple[int, int]]] = {}
+    for item in scored:
+        c = item.candidate
+        for p in passages:
+            if p.source == c.source and p.start <= c.start < p.end:
+                key = (p.source, p.start)
+                if key not in best or item.score > best[key][0]:
+                    best[key] = (item.score, (c.start, c.end))
+    return tuple(dataclasses.replace(p, focus=best[(p.source, p.start)][1])
+                 if (p.source, p.start) in best else p for p in passages)
+
+
 def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: str | None) -> bool:
     """A sentence the previous answer quoted, which cannot answer this follow-up: it lacks the
     kind of answer asked for, or the follow-up has no words of its own ("Where?")."""
@@ -174,8 +189,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     confidence = answer_confidence(best_dense, coverage, scored, max(similarity, default=0.0))
     found.timings["answer"] = time.perf_counter() - t0
     if not chosen or confidence < ABSTAIN_BELOW:
-        return Answer(question, False, NOT_FOUND, (), tuple(found.passages), confidence,
-                      query.text, found.timings)
+        return Answer(question, False, NOT_FOUND, (), _focused(found.passages, scored),
+                      confidence, query.text, found.timings)
     citations, parts = [], []
     for n, group in enumerate(group_citations(chosen), 1):
         first, last = group[0].candidate, group[-1].candidate

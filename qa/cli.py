@@ -238,8 +238,9 @@ def format_answer(answer) -> str:
         lines.append("")
         lines.append("Closest passages:")
         for p in answer.passages[:3]:
-            snippet = " ".join(p.text.split())
-            lines.append(f"- {p.source}, line {p.line}: {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
+            line, lead = p.lead()
+            snippet = " ".join(lead.split())
+            lines.append(f"- {p.source}, line {line}: {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
     return "\n".join(lines)
 
 

@@ -17,13 +17,24 @@ class Passage:
     line: int = 1
     page: int | None = None
     sentences: tuple[tuple[int, int], ...] = ()
+    # The span of the sentence that best matches the question, when one was picked out (the
+    # closest passages of a question the documents do not cover): previews start there.
+    focus: tuple[int, int] | None = None
 
     def to_json(self) -> dict:
         data = {k: v for k, v in asdict(self).items() if k != "sentences"}
         data["score"] = round(self.score, 4)
-        if self.page is None:
-            data.pop("page")
+        for key in ("page", "focus"):
+            if data[key] is None:
+                data.pop(key)
         return data
+
+    def lead(self) -> tuple[int, str]:
+        """(line, text) from its best-matching sentence on ("…" marks a cut), or of all of it."""
+        if self.focus is None or self.focus[0] <= self.start:
+            return self.line, self.text
+        cut = self.focus[0] - self.start
+        return self.line + self.text.count("\n", 0, cut), "… " + self.text[cut:]
 
 
 @dataclass(frozen=True)

@@ -255,3 +255,15 @@ def test_already_said_is_what_the_last_answered_turn_cited():
     declined = Answer("Football?", False, "The documents do not seem to cover this.")
     assert already_said([Turn("Who?", cited), Turn("Football?", declined)]) == [("a.txt", 10, 20)]
     assert already_said([]) == []
+
+
+def test_a_focused_passage_previews_from_its_best_sentence():
+    from qa.results import Passage
+
+    text = "First line about boats.\nThe ferry sails at noon. It is late."
+    plain = Passage("a.txt", 100, 100 + len(text), text, 1.0, line=7)
+    assert plain.lead() == (7, text) and "focus" not in plain.to_json()
+    at = text.index("The ferry")
+    focused = Passage("a.txt", 100, 100 + len(text), text, 1.0, line=7, focus=(100 + at, 100 + at + 24))
+    assert focused.lead() == (8, "… " + text[at:])
+    assert focused.to_json()["focus"] == (100 + at, 100 + at + 24)

@@ -87,6 +87,10 @@ def test_out_of_corpus_question_abstains(seeds_engine, question):
     assert not answer.found, answer.text
     assert not answer.citations
     assert "do not" in answer.text.lower()
+    # The closest passages point at their best sentence, a whole sentence inside the passage.
+    for p in answer.passages:
+        if p.focus is not None:
+            assert p.focus in p.sentences and p.start <= p.focus[0] < p.focus[1] <= p.end
 
 
 def test_follow_up_stays_on_the_person(seeds_engine):

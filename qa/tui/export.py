@@ -25,7 +25,8 @@ def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str) -> str:
             lines.append("Closest passages:")
             lines.append("")
             for p in answer.passages[:3]:
-                lines.append(f"- `{source_label(p.source, p.line, p.page)}`: {snippet(p.text)}")
+                line, lead = p.lead()
+                lines.append(f"- `{source_label(p.source, line, p.page)}`: {snippet(lead)}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

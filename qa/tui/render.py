@@ -44,9 +44,10 @@ def sources_text(answer: Answer, marker: Style | str = "bold", dim: Style | str 
     elif answer.passages:
         text.append("\nClosest passages:", dim)
         for p in answer.passages[:3]:
+            line, lead = p.lead()
             text.append("\n• ")
-            text.append(source_label(p.source, p.line, p.page), dim)
-            text.append(": " + snippet(p.text))
+            text.append(source_label(p.source, line, p.page), dim)
+            text.append(": " + snippet(lead))
     return text
 
 
