@@ -164,8 +164,9 @@ def _ready_engine(args, build_if_missing: bool):
         _sync(engine)
         return engine
     if build_if_missing and engine.index_outdated():
-        print(f"qa: the index in {engine.index_dir} was made by an older qa; rebuilding it",
-              file=sys.stderr)
+        if not store.is_older_schema(store.read_manifest(engine.index_dir)):  # sync says that one
+            print(f"qa: the index in {engine.index_dir} was made by an older qa; updating it "
+                  "(nothing is embedded again)", file=sys.stderr)
         _sync(engine)
         return engine
     engine.snapshot  # load and verify first: damage is the one thing to report

@@ -18,6 +18,7 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.documents import file_sha256, scan_corpus
 from qa.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexMissing, QAError
+from qa.lexical import TERM_RULES
 from qa.indexer import IndexProgress, SyncReport, expected_params, sync
 from qa.results import Answer, Citation, Passage, Turn
 
@@ -47,11 +48,14 @@ class Engine:
         return store.current_path_safe(self.index_dir) is not None
 
     def index_outdated(self) -> bool:
-        """True when the index was made by an older qa: ``sync`` rebuilds it."""
+        """True when the index was made by an older qa: ``sync`` rebuilds it (an older schema), or
+        updates it without embedding anything (older word rules, or no folder recorded)."""
         try:
-            return store.is_older_schema(store.read_manifest(self.index_dir))
+            manifest = store.read_manifest(self.index_dir)
         except QAError:
             return False
+        return store.is_older_schema(manifest) or manifest.get("terms", 1) != TERM_RULES \
+            or "corpus" not in manifest
 
     def sync(self, rebuild: bool = False, progress: Callable[[IndexProgress], None] | None = None,
              warn: Callable[[str, str], None] | None = None,

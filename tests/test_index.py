@@ -427,6 +427,26 @@ def test_an_index_made_under_older_word_rules_gets_its_bm25_recomputed(corpus, i
     assert json.loads((store.current_path(index_dir) / "terms.json").read_text()) == fresh
 
 
+def test_qa_ask_updates_an_index_made_before_folders_and_word_rules_were_recorded(
+        corpus, index_dir, monkeypatch, capsys):
+    import qa.engine
+    from qa.cli import main
+
+    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    engine_for(corpus, index_dir).sync()
+    live = store.current_path(index_dir)
+    manifest = json.loads((live / "manifest.json").read_text())
+    del manifest["corpus"], manifest["terms"]
+    (live / "manifest.json").write_text(json.dumps(manifest))
+    assert engine_for(corpus, index_dir).index_outdated()
+    capsys.readouterr()
+    assert main(["ask", "quillberry trees", "--corpus", str(corpus), "--index", str(index_dir)]) == 0
+    assert "older qa; updating it" in capsys.readouterr().err
+    updated = store.read_manifest(index_dir)
+    assert updated["corpus"] == str(corpus.resolve()) and updated["terms"] == lexical.TERM_RULES
+    assert not engine_for(corpus, index_dir).index_outdated()
+
+
 def test_qa_ask_rebuilds_an_index_made_by_an_older_qa(corpus, index_dir, monkeypatch, capsys):
     import qa.engine
     from conftest import FakeEmbedder
