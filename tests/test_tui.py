@@ -385,6 +385,26 @@ async def test_an_index_from_another_model_is_explained_and_rebuilt_with_ctrl_r(
         assert entry.answer is not None
 
 
+async def test_an_index_of_another_folder_is_explained_not_announced_as_changes(seeds_copy, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ferry.txt").write_text("The ferry to Glimmerfjord sails at noon every day.\n")
+    Engine(seeds_copy, tmp_path / "index", FakeEmbedder()).sync()
+    app = create_app(Engine(other, tmp_path / "index", FakeEmbedder()))
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ErrorDialog))
+        await pilot.pause()
+        assert "built for the folder" in painted(app)
+        assert not any("changed since" in note for note in seen)
+        await pilot.press("enter")
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen)
+                    and "Ready" in app.screen.query_one(StatusBar).status, rounds=1000)
+        entry = await ask(pilot, "When does the ferry to Glimmerfjord sail?")
+        assert entry.answer.citations and entry.answer.citations[0].source == "ferry.txt"
+
+
 async def test_a_changed_corpus_is_announced_with_an_offer_to_rebuild(fake_engine, seeds_copy):
     fake_engine.sync()
     (seeds_copy / "later.txt").write_text("A later article.\n", encoding="utf-8")

@@ -93,6 +93,7 @@ class ChatScreen(Screen):
         if rebuild or not engine.index_exists() or engine.index_outdated():
             self._sync(startup=True, rebuild=rebuild)
         else:
+            engine.snapshot  # an unusable index is the one thing to report, not its "changes"
             changed = engine.changed_files()
             if changed:
                 self.post_message(CorpusChanged(changed))
