@@ -57,13 +57,20 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
     words = re.findall(r"[a-z']+", question.lower())
     if any(w in ANAPHORA for w in words):
         return True
-    distinct = len(set(terms(question)))
+    own = set(terms(question))
+    distinct = len(own)
     starts_with_connective = bool(words) and words[0] in {"and", "but", "also", "what", "how"}
     # A short question that names someone or something ("What did Wendy Sherman say?") has a
-    # subject of its own; "How long did the meeting last?" borrows one.
+    # subject of its own; "How long did the meeting last?" borrows one. So does one whose words
+    # all are new to the conversation ("What is the oldest exhibit in the museum?" after a
+    # question about a lighthouse), unless it has a single word ("How many were killed?").
     names = _NAME.findall(question.strip()[1:])
-    return (starts_with_connective and distinct <= SHORT_QUESTION_TERMS and not names) \
-        or distinct <= 1
+    if distinct <= 1:
+        return True
+    previous = history[-1]
+    said = set(terms(previous.question)) | set(terms(previous.answer.text))
+    return starts_with_connective and distinct <= SHORT_QUESTION_TERMS and not names \
+        and bool(own & said)
 
 
 def already_said(history: Sequence[Turn]) -> list[tuple[str, int, int]]:

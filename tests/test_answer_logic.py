@@ -155,8 +155,14 @@ def test_a_short_question_naming_its_own_subject_is_not_a_follow_up():
     history = [_turn("How many people have died in the Ukraine conflict?")]
     assert not is_followup("What did Wendy Sherman say?", history)
     assert is_followup("What did she say?", history)
-    assert is_followup("How long did the meeting last?", history)
     assert is_followup("What about Lavrov?", history)  # one word: it borrows the question
+    # A short question continues the conversation when it shares a word with it ...
+    assert is_followup("How long did the meeting last?", [_turn("Who chaired the meeting?")])
+    # ... and has a topic of its own when all its words are new to it.
+    assert not is_followup("How long did the meeting last?", history)
+    lighthouse = [_turn("Who led the restoration of the Zephyr Point lighthouse?")]
+    assert not is_followup("What is the oldest exhibit in the museum?", lighthouse)
+    assert not is_followup("How do I bake bread?", [_turn("Who is Emily Sherwin?")])
 
 
 def test_self_contained_question_is_not_a_follow_up():
