@@ -56,6 +56,8 @@ class StubEngine:
         self.hold_load = hold_load
         self.hold_sync = hold_sync
 
+    snapshot = None  # loaded and verified: the real one raises when the index is unusable
+
     def index_exists(self) -> bool:
         return True
 
