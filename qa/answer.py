@@ -213,14 +213,32 @@ def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS
     return readable_order(chosen)
 
 
+# Sentences this close (whitespace between them) follow each other in the document, also across
+# the boundary of two chunks.
+ADJACENT_GAP = 4
+
+
 def readable_order(chosen: Sequence[Scored]) -> list[Scored]:
-    """Passages in the order of their best chosen sentence; sentences in text order inside each."""
-    best_in_passage: dict[int, float] = {}
-    for item in chosen:
-        passage = item.candidate.passage
-        best_in_passage[passage] = max(best_in_passage.get(passage, item.score), item.score)
-    return sorted(chosen, key=lambda s: (-best_in_passage[s.candidate.passage],
-                                         s.candidate.passage, s.candidate.start))
+    """Sentences of one passage, or following each other in one document, stay together in text
+    order; such groups come in the order of their best sentence."""
+    items = sorted(chosen, key=lambda s: (s.candidate.source, s.candidate.start))
+    group = list(range(len(items)))
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            i = group[i]
+        return i
+
+    for i, item in enumerate(items):
+        for j in range(i):
+            a, b = items[j].candidate, item.candidate
+            if a.passage == b.passage or (a.source == b.source and b.start - a.end <= ADJACENT_GAP):
+                group[root(i)] = root(j)
+    best: dict[int, float] = {}
+    for i, item in enumerate(items):
+        best[root(i)] = max(best.get(root(i), item.score), item.score)
+    order = sorted(range(len(items)), key=lambda i: (-best[root(i)], root(i), items[i].candidate.start))
+    return [items[i] for i in order]
 
 
 _OPENS_HERE = re.compile(r"(?:^|[\s(\[{—–-])$")
@@ -248,24 +266,31 @@ MAX_COMPLETION = 2
 
 def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Candidate]],
                        max_chars: int = MAX_ANSWER_CHARS) -> list[Scored]:
-    """Chosen sentences that are not whole on their own, with their neighbours in the passage:
+    """Chosen sentences that are not whole on their own, with their neighbours in the document:
     one that opens a quote it does not close, or ends in a colon ("… was less optimistic:"), is
     followed by the next sentences until the quote closes; one that closes a quote it did not
-    open is preceded by the earlier ones. At most two sentences are added to each; to keep the
-    answer under ``max_chars``, lower-scored runners-up make room, and a sentence that cannot be
-    made whole stays as it is, but for a colon's lead-in next to other sentences, which is
-    dropped (``sentences[p]`` holds every sentence of passage ``p`` by position)."""
+    open is preceded by the earlier ones. Neighbours come from the passages at hand
+    (``sentences[p]``: every sentence of passage ``p``), across a chunk boundary too when both
+    chunks are there. At most two sentences are added to each; to keep the answer under
+    ``max_chars``, lower-scored runners-up make room; a sentence that cannot be made whole stays
+    as it is, but for a colon's lead-in next to other sentences, which is dropped."""
+    in_document: dict[str, dict[int, Candidate]] = {}
+    for passage in sentences:
+        for c in passage:
+            in_document.setdefault(c.source, {}).setdefault(c.start, c)
+    ordered = {source: sorted(by_start.values(), key=lambda c: c.start)
+               for source, by_start in in_document.items()}
     out = sorted(chosen, key=lambda s: -s.score)
     for item in list(out):
         if item not in out:
             continue  # dropped to make room for a better sentence's completion
-        added = _completion(item.candidate, sentences[item.candidate.passage])
+        added = _completion(item.candidate, ordered[item.candidate.source])
         if added is None:
             if item.candidate.text.rstrip().endswith(":") and len(out) > 1:
                 out.remove(item)  # introduces what it cannot show: says nothing on its own
             continue
-        have = {(s.candidate.passage, s.candidate.position) for s in out}
-        added = [a for a in added if (a.passage, a.position) not in have]
+        have = {(s.candidate.source, s.candidate.start) for s in out}
+        added = [a for a in added if (a.source, a.start) not in have]
         if not added:
             continue
         extra = sum(len(a.text) + 1 for a in added)
@@ -283,9 +308,10 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
     return readable_order(out)
 
 
-def _completion(sentence: Candidate, passage: Sequence[Candidate]) -> list[Candidate] | None:
+def _completion(sentence: Candidate, document: Sequence[Candidate]) -> list[Candidate] | None:
     """The neighbours that make ``sentence`` whole: [] when it is whole already, None when the
-    passage cannot make it whole within MAX_COMPLETION sentences."""
+    sentences at hand cannot make it whole within MAX_COMPLETION sentences. ``document`` holds
+    the sentences at hand of its document, in text order."""
     closed, still_open = quote_balance(sentence.text)
     if still_open or sentence.text.rstrip().endswith(":"):
         step = 1
@@ -293,13 +319,17 @@ def _completion(sentence: Candidate, passage: Sequence[Candidate]) -> list[Candi
         step = -1
     else:
         return []
-    added = []
+    at = next(i for i, c in enumerate(document) if c.start == sentence.start)
+    added, current = [], sentence
     for i in range(1, MAX_COMPLETION + 1):
-        position = sentence.position + step * i
-        if not 0 <= position < len(passage):
+        if not 0 <= at + step * i < len(document):
             return None
-        neighbour = passage[position]
+        neighbour = document[at + step * i]
+        first, second = (current, neighbour) if step > 0 else (neighbour, current)
+        if second.start - first.end > ADJACENT_GAP:
+            return None  # a sentence in between is not at hand
         added.append(neighbour)
+        current = neighbour
         closed_n, open_n = quote_balance(neighbour.text)
         # Whole once the open quote closes, the closed quote's opening is found, or (after a
         # colon) with the one sentence that follows it.

@@ -18,10 +18,9 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.documents import file_sha256, scan_corpus
 from qa.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexMissing, QAError
-from qa.lexical import TERM_RULES
 from qa.indexer import IndexProgress, SyncReport, expected_params, sync
+from qa.lexical import TERM_RULES
 from qa.results import Answer, Citation, Passage, Turn
-
 
 
 class Engine:

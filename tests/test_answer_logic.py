@@ -210,8 +210,13 @@ def test_quote_balance_tells_opened_from_closed_quotes():
     assert quote_balance("“We are ready") == (0, 1)
 
 
-def _passage(*texts, passage=0):
-    return [_candidate(passage, i, t) for i, t in enumerate(texts)]
+def _passage(*texts, passage=0, start=0):
+    """A passage's sentences laid out as in a document: one space between them."""
+    out = []
+    for i, text in enumerate(texts):
+        out.append(_candidate(passage, i, text, start))
+        start += len(text) + 1
+    return out
 
 
 def test_a_quote_cut_by_the_sentence_splitter_is_made_whole():
@@ -231,7 +236,7 @@ def test_a_quote_cut_by_the_sentence_splitter_is_made_whole():
 
 def test_completion_makes_room_by_dropping_weaker_runners_up_and_drops_lone_lead_ins():
     quote = _passage('"A' + "a" * 150 + ".", "B" * 150 + '," he said.')
-    other = _passage("C" * 150 + ".", passage=1)
+    other = _passage("C" * 150 + ".", passage=1, start=10_000)
     chosen = [Scored(quote[0], 2.0, 0.9), Scored(other[0], 1.0, 0.5)]
     done = complete_sentences(chosen, [quote, other], max_chars=350)
     assert [(s.candidate.passage, s.candidate.position) for s in done] == [(0, 0), (0, 1)]
@@ -273,3 +278,14 @@ def test_a_focused_passage_previews_from_its_best_sentence():
     focused = Passage("a.txt", 100, 100 + len(text), text, 1.0, line=7, focus=(100 + at, 100 + at + 24))
     assert focused.lead() == (8, "… " + text[at:])
     assert focused.to_json()["focus"] == (100 + at, 100 + at + 24)
+
+
+def test_a_quote_cut_by_a_chunk_boundary_is_made_whole_from_the_next_passage():
+    first = _passage("Grushko spoke.", '"If it is about vulnerabilities, we will look for yours.')
+    elsewhere = _passage("Another article said the meeting was direct.", passage=1, start=5_000)
+    second = _passage('It is not our choice," Grushko said.', "Then he left.", passage=2,
+                      start=first[-1].end + 1)
+    chosen = [Scored(first[1], 2.0, 0.9), Scored(elsewhere[0], 1.5, 0.5), Scored(second[0], 1.0, 0.5)]
+    done = complete_sentences(chosen, [first, elsewhere, second])
+    # The two halves of the quote stand together, in text order, before the other article.
+    assert [s.candidate.text[:6] for s in done] == ['"If it', "It is ", "Anothe"]
