@@ -90,8 +90,9 @@ def _engine(args):
         # missing (a typo in --corpus) would quietly answer about some other folder.
         from qa.errors import QAError
 
-        what = "not a folder" if engine.corpus.exists() else "not found"
-        raise QAError(f"corpus folder {what}: {engine.corpus}")
+        if engine.corpus.exists():
+            raise QAError(f"the corpus is not a folder: {engine.corpus}")
+        raise QAError(f"corpus folder not found: {engine.corpus}")
     return engine
 
 
@@ -197,6 +198,10 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
+    if not args.question.strip():
+        from qa.errors import QAError
+
+        raise QAError('no question given: qa ask "QUESTION", or qa ask - to read questions from stdin')
     engine = _ready_engine(args, build_if_missing=True)
     if args.question == "-":
         return _ask_stream(engine, args.json)
