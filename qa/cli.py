@@ -198,10 +198,6 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    if not args.question.strip():
-        from qa.errors import QAError
-
-        raise QAError('no question given: qa ask "QUESTION", or qa ask - to read questions from stdin')
     engine = _ready_engine(args, build_if_missing=True)
     if args.question == "-":
         return _ask_stream(engine, args.json)

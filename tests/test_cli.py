@@ -138,8 +138,6 @@ def test_a_corpus_flag_naming_no_folder_is_one_line_for_every_command(tmp_path, 
         assert_user_error(done, "corpus folder not found", "typo")
     assert_user_error(qa("ask", "orchard", "--corpus", str(corpus / "a.txt"), "--index", str(tmp_path / "ix"),
                          cwd=tmp_path), "is not a folder")
-    assert_user_error(qa("ask", "  ", "--corpus", str(corpus), "--index", str(tmp_path / "ix"),
-                         cwd=tmp_path), "no question given")
 
 
 def test_an_index_belongs_to_its_folder(tmp_path, fake_embedder):
