@@ -214,15 +214,18 @@ def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS
 
 
 # Sentences this close (whitespace between them) follow each other in the document, also across
-# the boundary of two chunks.
+# the boundary of two chunks (a quotation is completed across it).
 ADJACENT_GAP = 4
 
 
-def readable_order(chosen: Sequence[Scored]) -> list[Scored]:
-    """Sentences of one passage, or following each other in one document, stay together in text
-    order; such groups come in the order of their best sentence."""
+def readable_order(chosen: Sequence[Scored],
+                   linked: Sequence[tuple[Candidate, Candidate]] = ()) -> list[Scored]:
+    """Sentences of one passage stay together in text order, and so do the parts of a quotation
+    (``linked``: pairs that must stand together, also across two passages); such groups come in
+    the order of their best sentence."""
     items = sorted(chosen, key=lambda s: (s.candidate.source, s.candidate.start))
     group = list(range(len(items)))
+    pairs = {frozenset(((a.source, a.start), (b.source, b.start))) for a, b in linked}
 
     def root(i: int) -> int:
         while group[i] != i:
@@ -232,7 +235,7 @@ def readable_order(chosen: Sequence[Scored]) -> list[Scored]:
     for i, item in enumerate(items):
         for j in range(i):
             a, b = items[j].candidate, item.candidate
-            if a.passage == b.passage or (a.source == b.source and b.start - a.end <= ADJACENT_GAP):
+            if a.passage == b.passage or frozenset(((a.source, a.start), (b.source, b.start))) in pairs:
                 group[root(i)] = root(j)
     best: dict[int, float] = {}
     for i, item in enumerate(items):
@@ -281,6 +284,7 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
     ordered = {source: sorted(by_start.values(), key=lambda c: c.start)
                for source, by_start in in_document.items()}
     out = sorted(chosen, key=lambda s: -s.score)
+    linked: list[tuple[Candidate, Candidate]] = []
     for item in list(out):
         if item not in out:
             continue  # dropped to make room for a better sentence's completion
@@ -289,6 +293,7 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
             if item.candidate.text.rstrip().endswith(":") and len(out) > 1:
                 out.remove(item)  # introduces what it cannot show: says nothing on its own
             continue
+        linked.extend((item.candidate, a) for a in added)
         have = {(s.candidate.source, s.candidate.start) for s in out}
         added = [a for a in added if (a.source, a.start) not in have]
         if not added:
@@ -305,7 +310,7 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
             continue
         out = [s for s in out if s not in dropped]
         out.extend(Scored(a, item.score, 0.0) for a in added)
-    return readable_order(out)
+    return readable_order(out, linked)
 
 
 def _completion(sentence: Candidate, document: Sequence[Candidate]) -> list[Candidate] | None:
