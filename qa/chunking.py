@@ -196,7 +196,39 @@ def chunk_segments(
             else:
                 units.append((span, tokens))
         chunks.extend(_pack(units, max_tokens))
-    return chunks
+    return _within_budget(text, chunks, counter, max_tokens)
+
+
+def _within_budget(text: str, chunks: list[ChunkSpan], counter: TokenCounter,
+                   max_tokens: int) -> list[ChunkSpan]:
+    """Chunks whose text, counted whole, is over budget, packed again by whole counts.
+
+    Packing adds up the sentences' counts, but two pieces of one over-long sentence cut inside a
+    word can take more word pieces together than apart ("0" + "B1" is not "0B1"), so every chunk
+    of several sentences is counted as the model will read it (one batch) and the rare one over
+    budget is split again."""
+    several = [i for i, c in enumerate(chunks) if len(c.sentences) > 1]
+    whole = counter.count([text[chunks[i].start:chunks[i].end] for i in several])
+    over = {i for i, tokens in zip(several, whole) if tokens > max_tokens}
+    if not over:
+        return chunks
+    out: list[ChunkSpan] = []
+    for i, chunk in enumerate(chunks):
+        if i not in over:
+            out.append(chunk)
+            continue
+        current: list[Span] = []
+        for span in chunk.sentences:
+            if current:
+                [tokens] = counter.count([text[current[0][0]:span[1]]])
+                if tokens > max_tokens:
+                    [used] = counter.count([text[current[0][0]:current[-1][1]]])
+                    out.append(_chunk(current, used))
+                    current = []
+            current.append(span)
+        [used] = counter.count([text[current[0][0]:current[-1][1]]])
+        out.append(_chunk(current, used))
+    return out
 
 
 def _pack(units: list[tuple[Span, int]], max_tokens: int) -> list[ChunkSpan]:
