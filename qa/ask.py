@@ -101,9 +101,14 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
 
 def _rows_around(snap, spans: Sequence[tuple[str, int, int]]) -> list[int]:
     """The chunks holding ``spans`` and the chunk before and after each, in document order."""
+    sources = {source for source, _, _ in spans}
+    in_order: dict[str, list[tuple[int, int]]] = {source: [] for source in sources}
+    for row, c in enumerate(snap.chunks):  # one pass over the chunks, however many spans
+        if c.source in sources:
+            in_order[c.source].append((c.start, row))
     rows: list[int] = []
     for source, start, _ in spans:
-        same = sorted((c.start, row) for row, c in enumerate(snap.chunks) if c.source == source)
+        same = sorted(in_order[source])
         at = next((i for i, (s, _) in enumerate(same) if s <= start and
                    (i + 1 == len(same) or same[i + 1][0] > start)), None)
         if at is None:
@@ -174,9 +179,9 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
                 continue
             candidates.append(sentence)
             similarity.append(float(cosines[sentence.position]))
-    if said and kind and any(has_answer_type(c.text, kind) for c in candidates):
-        # A bare "When?" asks for nothing but a time: only sentences holding one can answer it.
-        keep = [i for i, c in enumerate(candidates) if has_answer_type(c.text, kind)]
+    # A bare "When?" asks for nothing but a time: only sentences holding one can answer it.
+    keep = [i for i, c in enumerate(candidates) if has_answer_type(c.text, kind)] if said else []
+    if keep:
         candidates, similarity = [candidates[i] for i in keep], [similarity[i] for i in keep]
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(pool))],

@@ -19,7 +19,6 @@ from qa.documents import file_sha256, scan_corpus
 from qa.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexMissing, QAError
 from qa.indexer import IndexProgress, SyncReport, expected_params, sync
-from qa.lexical import TERM_RULES
 from qa.results import Answer, Citation, Passage, Turn
 
 
@@ -53,7 +52,7 @@ class Engine:
             manifest = store.read_manifest(self.index_dir)
         except QAError:
             return False
-        return store.is_older_schema(manifest) or manifest.get("terms", 1) != TERM_RULES \
+        return store.is_older_schema(manifest) or store.older_terms(manifest) \
             or "corpus" not in manifest
 
     def sync(self, rebuild: bool = False, progress: Callable[[IndexProgress], None] | None = None,

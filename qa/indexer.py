@@ -174,7 +174,7 @@ def _hashes(files: list[CorpusFile], previous) -> dict[str, str]:
 
 
 def _unchanged(files, hashes, previous, old_skipped, expected) -> bool:
-    if previous.manifest.get("terms", 1) != TERM_RULES:
+    if store.older_terms(previous.manifest):
         return False  # same documents, but BM25 must be recomputed under the new word rules
     if previous.manifest.get("corpus") != expected["corpus"]:
         return False  # a folder that moved (or an index from before folders were recorded)

@@ -162,6 +162,11 @@ def is_older_schema(manifest: dict) -> bool:
     return isinstance(schema, int) and schema < SCHEMA
 
 
+def older_terms(manifest: dict) -> bool:
+    """Whether the index's BM25 and document frequencies were computed under older word rules."""
+    return manifest.get("terms", 1) != TERM_RULES
+
+
 def check_compatible(manifest: dict, expected: dict) -> None:
     """Refuse an index built by another schema, model or chunking, saying what differs."""
     if is_older_schema(manifest):
@@ -241,7 +246,7 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
         raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
     snapshot = IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq,
                              sentence_vectors, words=words)
-    if manifest.get("terms", 1) != TERM_RULES:
+    if older_terms(manifest):
         # Made under older word rules: answer with BM25 recomputed in memory (about a second per
         # million characters) until the next `qa index` stores it.
         snapshot.bm25, snapshot.doc_freq = bm25_index([snapshot.chunk_text(c) for c in chunks])
