@@ -46,6 +46,12 @@ class TokenCounter:
     def vocabulary_size(self) -> int:
         return self._tokenizer.get_vocab_size()
 
+    def vocabulary(self) -> tuple[list[str], set[int]]:
+        """Every word piece by id, and the ids of the special tokens ([CLS], [SEP], ...)."""
+        tokens = [self._tokenizer.id_to_token(i) for i in range(self.vocabulary_size)]
+        special = {i for i, token in self._tokenizer.get_added_tokens_decoder().items() if token.special}
+        return tokens, special
+
     def offsets(self, text: str) -> list[tuple[int, int]]:
         return self._tokenizer.encode(text, add_special_tokens=False).offsets
 

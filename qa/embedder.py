@@ -73,12 +73,23 @@ class SentenceTransformerEmbedder:
     dimension = MODEL_DIMENSION
 
     def __init__(self) -> None:
-        self._model = None
+        self._model = None  # sentence-transformers: embeds documents when an index is built
+        self._questions = None  # the same network in numpy (qa.minilm): encodes questions
         self._keep_ids: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Import torch and load the weights (about 5 s cold); safe to call from any thread."""
+        """Get ready to encode questions: the weights into numpy, under 1 s, no torch. Safe to
+        call from any thread."""
+        with self._lock:
+            if self._questions is None:
+                from qa.minilm import MiniLM
+
+                self._questions = MiniLM(model_path())
+
+    def load_model(self) -> None:
+        """Import torch and sentence-transformers and load the model (5 to 10 s cold), for
+        embedding documents; safe to call from any thread."""
         with self._lock:
             if self._model is not None:
                 return
@@ -96,10 +107,11 @@ class SentenceTransformerEmbedder:
 
     @property
     def loaded(self) -> bool:
-        return self._model is not None
+        """Questions can be encoded without waiting."""
+        return self._questions is not None
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        self.load()
+        self.load_model()
         vectors = self._model.encode(
             list(texts),
             batch_size=batch_size,
@@ -112,25 +124,23 @@ class SentenceTransformerEmbedder:
     @property
     def vocabulary_size(self) -> int:
         """Without loading torch: the tokenizer file alone knows it."""
-        if self._model is not None:
-            return len(self._model.tokenizer)
         from qa.chunking import default_token_counter
 
         return default_token_counter().vocabulary_size
 
     def _keep(self) -> np.ndarray:
-        """Which vocabulary ids get a word vector (computed once)."""
+        """Which vocabulary ids get a word vector (computed once, from the tokenizer file)."""
         if self._keep_ids is None:
+            from qa.chunking import default_token_counter
             from qa.late_interaction import keep_vocabulary
 
-            tokenizer = self._model.tokenizer
-            vocabulary = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
-            self._keep_ids = keep_vocabulary(vocabulary, set(tokenizer.all_special_ids))
+            vocabulary, special = default_token_counter().vocabulary()
+            self._keep_ids = keep_vocabulary(vocabulary, special)
         return self._keep_ids
 
     def _forward(self, texts: list[str], batch_size: int = 32):
         """Per text: (token embeddings, input ids, character offsets), padding removed."""
-        self.load()
+        self.load_model()
         outputs = self._model.encode(
             list(texts), batch_size=batch_size, output_value=None,
             convert_to_numpy=False, show_progress_bar=False,
@@ -155,8 +165,9 @@ class SentenceTransformerEmbedder:
 
     def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The question's vector (equal to ``encode``) and its kept word vectors with their ids,
-        from one forward pass."""
-        matrix, ids, _ = next(self._forward([text]))
+        from one forward pass of the network in numpy (qa.minilm)."""
+        self.load()
+        matrix, ids = self._questions.forward(text)
         words, word_ids = self._words(matrix, ids)
         return _unit(matrix.mean(axis=0)), words, word_ids
 
