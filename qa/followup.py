@@ -20,8 +20,17 @@ SENTENCE_CONTEXT_WEIGHT = 0.25
 # the best passages for the follow-up's own words are considered too.
 FOLLOWUP_OWN_PASSAGES = 2
 SHORT_QUESTION_TERMS = 3
+QUESTION_WORDS = frozenset("who whom whose which when where why how what really yes no ok okay thanks "
+                           "please".split())
+# First words of a short question that go on from the previous answer ("And Grushko?", "What
+# about Ukraine?", "Did NATO agree?").
+CONNECTIVES = frozenset("and but also what how did does do was were is are will would can could "
+                        "has have".split())
 MAX_CONTEXT_CHARS = 300
 _NAME = re.compile(r"\b(?!I\b)[A-Z][\w'’-]*")
+_NAME_RUN = r"(?!I\b)[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
+# "And Grushko?", "What about Alexander Fomin?": the same question about someone else.
+_SWAP = re.compile(rf"(?:[Aa]nd|[Bb]ut|[Aa]lso)?\s*(?:(?:[Ww]hat|[Hh]ow)\s+about\s+)?({_NAME_RUN})\s*[?.!]*")
 
 
 @dataclass(frozen=True)
@@ -59,16 +68,19 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
         return True
     own = set(terms(question))
     distinct = len(own)
-    starts_with_connective = bool(words) and words[0] in {"and", "but", "also", "what", "how"}
-    # A short question that names someone or something ("What did Wendy Sherman say?") has a
-    # subject of its own; "How long did the meeting last?" borrows one. So does one whose words
-    # all are new to the conversation ("What is the oldest exhibit in the museum?" after a
-    # question about a lighthouse), unless it has a single word ("How many were killed?").
-    names = _NAME.findall(question.strip()[1:])
+    starts_with_connective = bool(words) and words[0] in CONNECTIVES
+    # A short question that names someone or something new ("What did Wendy Sherman say?") has
+    # a subject of its own; "How long did the meeting last?" borrows one, and so does "Did NATO
+    # agree?" after a question about NATO: a name the conversation just used is not new. So does
+    # one whose words all are new to the conversation ("What is the oldest exhibit in the
+    # museum?" after a question about a lighthouse), unless it has a single word ("How many were
+    # killed?").
     if distinct <= 1:
         return True
     previous = history[-1]
     said = set(terms(previous.question)) | set(terms(previous.answer.text))
+    names = [name for name in _NAME.findall(question.strip()[1:])
+             if not set(terms(name)) <= said]
     return starts_with_connective and distinct <= SHORT_QUESTION_TERMS and not names \
         and bool(own & said)
 
@@ -79,12 +91,29 @@ def already_said(history: Sequence[Turn]) -> list[tuple[str, int, int]]:
     return [(c.source, c.start, c.end) for c in turns[-1].answer.citations] if turns else []
 
 
+def swapped_subject(question: str, previous: str) -> str | None:
+    """"And Grushko?" after "What did Stoltenberg say about Ukraine?" asks "What did Grushko say
+    about Ukraine?": the first name of the previous question gives way to the new one. None
+    unless the question is such a bare name and the previous question names someone first."""
+    match = _SWAP.fullmatch(question.strip())
+    if not match or match.group(1).split()[0].lower() in CONNECTIVES | QUESTION_WORDS | ANAPHORA:
+        return None
+    first = re.search(_NAME_RUN, previous[1:])
+    if first is None:
+        return None
+    start = first.start() + 1
+    return previous[:start] + match.group(1) + previous[start + len(first.group(0)):]
+
+
 def resolve(question: str, history: Sequence[Turn]) -> Query:
     """The query for ``question``, widened with the previous turn when it is a follow-up."""
     own = {t: 1.0 for t in question_terms(question)}
     if not is_followup(question, history):
         return Query(question, own)
     previous = answered(history)[-1]
+    swapped = swapped_subject(question, previous.answer.query or previous.question)
+    if swapped is not None:
+        return Query(swapped, {t: 1.0 for t in question_terms(swapped)})
     context = previous.answer.query or previous.question
     context = context[-MAX_CONTEXT_CHARS:]
     weighted = dict(own)

@@ -15,7 +15,7 @@ from qa.answer import (
     score_sentences,
     select_sentences,
 )
-from qa.followup import already_said, is_followup, resolve
+from qa.followup import already_said, is_followup, resolve, swapped_subject
 from qa.lexical import terms
 from qa.results import Answer, Turn
 from qa.retrieval import (
@@ -163,6 +163,29 @@ def test_a_short_question_naming_its_own_subject_is_not_a_follow_up():
     lighthouse = [_turn("Who led the restoration of the Zephyr Point lighthouse?")]
     assert not is_followup("What is the oldest exhibit in the museum?", lighthouse)
     assert not is_followup("How do I bake bread?", [_turn("Who is Emily Sherwin?")])
+
+
+def test_a_name_the_conversation_just_used_is_not_a_new_subject():
+    history = [_turn("What did Russia demand from NATO?")]
+    assert is_followup("Did NATO agree?", history)
+    assert not is_followup("Did Lavrov agree?", history)
+
+
+def test_and_a_bare_name_asks_the_previous_question_about_someone_else():
+    previous = "What did Stoltenberg say about Ukraine joining NATO?"
+    assert swapped_subject("And Grushko?", previous) == "What did Grushko say about Ukraine joining NATO?"
+    assert swapped_subject("What about Alexander Fomin?", previous) == \
+        "What did Alexander Fomin say about Ukraine joining NATO?"
+    for not_a_name in ("And?", "When?", "Why?", "And the Russian side?", "What about it?",
+                       "and grushko?", "And Grushko said?"):
+        assert swapped_subject(not_a_name, previous) is None, not_a_name
+    assert swapped_subject("And Grushko?", "How long did the meeting last?") is None
+    query = resolve("And Grushko?", [_turn(previous)])
+    assert query.text == "What did Grushko say about Ukraine joining NATO?"
+    assert "stoltenberg" not in query.terms and query.terms["grushko"] == 1.0
+    # Its answer's query is what the next "What about ...?" rewrites.
+    chained = Turn("And Grushko?", Answer("And Grushko?", True, "answer", query=query.text))
+    assert resolve("What about Fomin?", [chained]).text == "What did Fomin say about Ukraine joining NATO?"
 
 
 def test_self_contained_question_is_not_a_follow_up():

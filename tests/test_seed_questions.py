@@ -103,6 +103,15 @@ def test_follow_up_stays_on_the_person(seeds_engine):
     _check_citations(seeds_engine, second)
 
 
+def test_and_a_name_asks_the_same_about_them(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    conversation.ask("What did Fomin say about Russia-NATO relations?")
+    answer = conversation.ask("And Grushko?")
+    assert answer.found and "Grushko" in answer.text, answer.text
+    assert "Fomin" not in answer.query
+    _check_citations(seeds_engine, answer)
+
+
 def test_follow_up_with_a_short_question(seeds_engine):
     conversation = Conversation(seeds_engine)
     conversation.ask("Where did the NATO-Russia Council meet in January 2022?")
