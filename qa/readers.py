@@ -88,8 +88,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """Decode bytes of a text file, detecting the encoding; raise SkipFile for binary data."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
+            # A UTF-8 BOM is kept, as U+FEFF, so offsets still index `open(path).read()` (which
+            # keeps it too); chunks and sentences never start with it.
+            codec = "utf-8" if encoding == "utf-8-sig" else encoding
             try:
-                return normalise_newlines(data.decode(encoding)), encoding
+                return normalise_newlines(data.decode(codec)), encoding
             except UnicodeDecodeError:
                 raise SkipFile(f"invalid {encoding} text") from None
     if b"\x00" in data:

@@ -356,7 +356,26 @@ def test_encodings_are_detected(original, encoding):
     else:
         data = original.encode(encoding)
     text, _ = decode_text(data)
-    assert text == original.replace("\r\n", "\n")
+    # A UTF-8 BOM stays (as U+FEFF) so offsets index what `open(path).read()` gives.
+    kept = "\ufeff" if encoding == "utf-8-sig" else ""
+    assert text == kept + original.replace("\r\n", "\n")
+
+
+def test_utf8_bom_file_offsets_index_what_python_reads(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "notepad.txt").write_bytes(
+        "The quillberry harvest began on Monday in the northern valley.\r\n\r\n"
+        "Farmers expect a record crop.\r\n".encode("utf-8-sig"))
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    engine.sync()
+    answer = engine.ask("When did the quillberry harvest begin?")
+    assert answer.found
+    on_disk = (corpus / "notepad.txt").read_text(encoding="utf-8")
+    for citation in answer.citations:
+        assert on_disk[citation.start:citation.end] == citation.text
+        assert not citation.text.startswith("\ufeff")
+    assert answer.citations[0].start == 1
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
