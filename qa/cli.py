@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("search", "show the passages that best match a query (retrieval only)")
     p.add_argument("query")
-    p.add_argument("-k", type=int, default=5, help="number of passages (default: 5)")
+    p.add_argument("-k", type=_at_least_one, default=5, help="number of passages (default: 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = command("ask", "answer a question with cited sentences from the documents")
@@ -181,9 +181,22 @@ def _ready_engine(args, build_if_missing: bool):
     return engine
 
 
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {value!r}")
+    return number
+
+
 def cmd_search(args) -> int:
     engine = _ready_engine(args, build_if_missing=False)
-    passages = engine.search(args.query, k=max(1, args.k))
+    # A query without a word (empty, punctuation, emoji) matches nothing, rather than whatever
+    # passages happen to lie nearest to an empty vector.
+    has_words = any(ch.isalnum() for ch in args.query)
+    passages = engine.search(args.query, k=args.k) if has_words else []
     if args.json:
         print(json.dumps({"query": args.query,
                           "results": [p.to_json() for p in passages]}, ensure_ascii=False))
@@ -193,7 +206,7 @@ def cmd_search(args) -> int:
         print(_indent(p.text))
         print()
     if not passages:
-        print("no matching passages")
+        print("no matching passages" if has_words else "no matching passages: the query has no words")
     return 0
 
 
@@ -279,6 +292,8 @@ def cmd_show(args) -> int:
     if not (0 <= start <= end <= len(text)):
         from qa.errors import QAError
 
+        if start > end:
+            raise QAError(f"span {start}:{end} is reversed: --start must not be after --end")
         raise QAError(f"span {start}:{end} is outside {args.source} (0:{len(text)})")
     sys.stdout.write(text[start:end])
     if not text[start:end].endswith("\n"):

@@ -329,6 +329,18 @@ def test_odd_questions_on_the_command_line(lighthouse_engine, fake_cli):
                 assert json.loads(out)["answer"].strip()
         code, out, err = fake_cli("search", *common, "--", question)
         assert code == 0 and "Traceback" not in err
+        if not any(ch.isalnum() for ch in question):  # no word, so nothing matches it
+            assert out.strip() == "no matching passages: the query has no words"
+
+
+def test_search_k_and_show_spans_that_mean_nothing_are_refused(lighthouse_engine, fake_cli, capsys):
+    common = ("--corpus", lighthouse_engine.corpus, "--index", lighthouse_engine.index_dir)
+    for k in ("0", "-3"):
+        with pytest.raises(SystemExit) as exit_:
+            fake_cli("search", "keeper", "-k", k, *common)
+        assert exit_.value.code == 2 and "1 or more" in capsys.readouterr().err
+    code, _, err = fake_cli("show", "lighthouse.txt", "--start", "30", "--end", "10", *common)
+    assert code == 1 and err.strip().splitlines() == ["qa: span 30:10 is reversed: --start must not be after --end"]
 
 
 # -- a damaged index ---------------------------------------------------------------------------
