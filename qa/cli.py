@@ -112,7 +112,12 @@ class _ProgressBar:
         self.drawn = False
 
     def __call__(self, progress) -> None:
-        if not self.enabled or progress.total <= 0:
+        if not self.enabled:
+            return
+        if progress.total <= 0:  # a step without counts ("loading the model")
+            sys.stderr.write(f"\r\033[K{progress.phase}… ")
+            sys.stderr.flush()
+            self.drawn = True
             return
         width = 30
         filled = int(width * progress.done / progress.total)

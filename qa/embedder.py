@@ -106,6 +106,11 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(model_path(), device="cpu")
 
     @property
+    def model_loaded(self) -> bool:
+        """sentence-transformers is loaded: documents can be embedded without waiting."""
+        return self._model is not None
+
+    @property
     def loaded(self) -> bool:
         """Questions can be encoded without waiting."""
         return self._questions is not None

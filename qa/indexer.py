@@ -36,11 +36,13 @@ from qa.store import ChunkRecord, StoredDocument
 CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines",
             "boilerplate": 1}
 EMBED_BATCH = 128
+LOADING_MODEL = "loading the model"
 
 
 @dataclass(frozen=True)
 class IndexProgress:
-    """Posted while a build runs: ``phase`` is "reading", "embedding" or "writing"."""
+    """Posted while a build runs: ``phase`` is "reading", LOADING_MODEL (no counts: total 0),
+    "embedding" or "writing"."""
 
     phase: str
     done: int
@@ -328,6 +330,11 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     text_of = {h: documents[c.source].text[c.start:c.end] for h, c in first_of.items()}
     # Longest first, so the progress bar slows down rather than stalling at the end.
     keys.sort(key=lambda k: -len(text_of[k]))
+    if not getattr(embedder, "model_loaded", True):
+        # Importing torch and sentence-transformers takes 5 to 10 s: say so rather than sit
+        # at "embedding 0/N".
+        report(IndexProgress(LOADING_MODEL, 0, 0))
+        embedder.load_model()
     report(IndexProgress("embedding", 0, len(keys)))
     encode = getattr(embedder, "encode_chunks", None)
     for first in range(0, len(keys), EMBED_BATCH):

@@ -141,7 +141,12 @@ def test_nothing_changed_embeds_nothing_and_never_calls_the_model(corpus, index_
     before = sorted(p.name for p in index_dir.iterdir())
 
     class NoModel(FakeEmbedder):
+        model_loaded = False
+
         def load(self):
+            raise AssertionError("the model was loaded although nothing changed")
+
+        def load_model(self):
             raise AssertionError("the model was loaded although nothing changed")
 
         def encode(self, texts, batch_size=32):
@@ -154,6 +159,23 @@ def test_nothing_changed_embeds_nothing_and_never_calls_the_model(corpus, index_
     assert report.chunks_embedded == 0 and report.generation == 1 and not report.changed
     assert report.chunks == 8
     assert sorted(p.name for p in index_dir.iterdir()) == before
+
+
+def test_a_build_says_it_is_loading_the_model_before_embedding(corpus, index_dir):
+    from qa.indexer import LOADING_MODEL
+
+    class SlowModel(FakeEmbedder):
+        model_loaded = False
+
+        def load_model(self):
+            self.model_loaded = True
+
+    phases = []
+    engine_for(corpus, index_dir, SlowModel()).sync(progress=lambda p: phases.append((p.phase, p.total)))
+    names = [phase for phase, _ in phases]
+    assert (LOADING_MODEL, 0) in phases
+    assert names.index(LOADING_MODEL) < names.index("embedding")
+    assert "reading" in names[:names.index(LOADING_MODEL)]
 
 
 def test_add_a_document(corpus, index_dir):

@@ -35,7 +35,7 @@ class StatusBar(Horizontal):
         counts = self.query_one("#progress-counts", Static)
         if progress is None or progress.total <= 0:
             bar.update(total=1, progress=0)  # not indeterminate: its animation never settles
-            counts.update("")
+            counts.update(Text(progress.phase + "…") if progress is not None else "")
             return
         bar.update(total=progress.total, progress=progress.done)
         unit = UNITS.get(progress.phase, "")
