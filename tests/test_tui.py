@@ -187,6 +187,29 @@ async def test_rebuild_after_adding_a_file_shows_progress_then_the_summary(fake_
         assert "new_article.txt" in sources
 
 
+async def test_a_document_added_while_the_app_is_open_is_noticed(fake_engine, seeds_copy, monkeypatch):
+    import qa.tui.screens.chat as chat
+
+    monkeypatch.setattr(chat, "CORPUS_CHECK_SECONDS", 0.1)
+    app = create_app(fake_engine)
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = app.screen.query_one(StatusBar)
+        assert "changed" not in status.status
+        (seeds_copy / "ferry.txt").write_text("The ferry to Glimmerfjord sails at noon.\n", encoding="utf-8")
+        await until(pilot, lambda: "1 file(s) changed" in status.status)
+        assert "ctrl+r" in status.status
+        told = [n for n in seen if "ferry.txt" in n]
+        assert len(told) == 1
+        await pilot.pause(0.5)  # later looks at the same change stay quiet
+        assert len([n for n in seen if "ferry.txt" in n]) == 1
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: "Index rebuilt" in status.status)
+        await pilot.pause(0.3)
+        assert "changed" not in status.status and len([n for n in seen if "ferry.txt" in n]) == 1
+
+
 async def test_a_citation_opened_after_its_document_changed_never_highlights_other_text(
         fake_engine, seeds_copy):
     app = create_app(fake_engine)

@@ -38,6 +38,11 @@ def sync_summary(report) -> str:
             f"{report.documents} documents, {report.chunks} chunks")
 
 
+# How often the open app looks for documents added, edited or deleted (a scan of file sizes and
+# modification times; only files whose stamp changed are hashed).
+CORPUS_CHECK_SECONDS = 5.0
+
+
 class ChatScreen(Screen):
     BINDINGS = [
         Binding("ctrl+o", "open_citation", "Open source"),
@@ -57,6 +62,7 @@ class ChatScreen(Screen):
         self.indexing = False
         self.answering: int | None = None
         self.counts = (0, 0)
+        self.changed: tuple[str, ...] = ()  # files changed since the build, as last told
         self.waiting: deque[tuple[int, str]] = deque()
         self._keys = itertools.count(1)
         self._workers: dict[Worker, int] = {}
@@ -214,20 +220,40 @@ class ChatScreen(Screen):
     # -- the engine's state -----------------------------------------------------------------
 
     def on_engine_ready(self, message: EngineReady) -> None:
+        first = not self.ready
         self.ready = True
         self.counts = (message.documents, message.chunks)
         self._set_idle_status()
         self._next_question()
+        if first:
+            # Documents added or edited while the app is open are noticed too, not only at start.
+            self.set_interval(CORPUS_CHECK_SECONDS, self._check_corpus)
+
+    def _check_corpus(self) -> None:
+        if self.ready and not self.indexing and not self.failed:
+            self.check_corpus()
+
+    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
+    def check_corpus(self) -> None:
+        self.post_message(CorpusChanged(self.engine.changed_files()))
 
     def _set_idle_status(self) -> None:
-        if self.indexing or not self.ready:
+        if self.indexing or not self.ready or self.answering is not None:
             return
         documents, chunks = self.counts
+        changed = f" · {len(self.changed)} file(s) changed: ctrl+r updates the index" \
+            if self.changed else ""
         self.query_one(StatusBar).set_status(
-            f"Ready · {documents} documents, {chunks} passages indexed · F1 for help")
+            f"Ready · {documents} documents, {chunks} passages indexed{changed} · F1 for help")
 
     def on_corpus_changed(self, message: CorpusChanged) -> None:
-        files = message.files
+        files = tuple(message.files)
+        if files == self.changed or self.indexing:
+            return  # told already, or the rebuild under way takes them in
+        self.changed = files
+        self._set_idle_status()
+        if not files:
+            return
         names = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
         self.notify(f"{len(files)} file(s) changed since the index was built ({names}). "
                     "Press ctrl+r to rebuild; answers come from the existing index until then.",
@@ -248,6 +274,7 @@ class ChatScreen(Screen):
 
     def on_index_synced(self, message: IndexSynced) -> None:
         self.indexing = False
+        self.changed = ()
         status = self.query_one(StatusBar)
         status.hide_progress()
         summary = sync_summary(message.report)
@@ -268,6 +295,8 @@ class ChatScreen(Screen):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR or event.worker.is_cancelled:
             return
+        if event.worker.group == "watch":
+            return  # a failed look at the folder changes nothing; the next one may succeed
         worker = event.worker
         error = user_message(worker.error)
         if worker.group == "answer":
