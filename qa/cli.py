@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from qa import __version__
@@ -307,9 +308,30 @@ def cmd_show(args) -> int:
 
 
 def cmd_chat(args) -> int:
+    restore = _hold_typeahead()
     from qa.tui.app import run
 
-    return run(getattr(args, "corpus", None), getattr(args, "index", None))
+    return run(getattr(args, "corpus", None), getattr(args, "index", None), restore)
+
+
+def _hold_typeahead():
+    """Keys typed while the app starts (about half a second) wait for it instead of being echoed
+    over the screen: the terminal stops echoing and passes keys on one by one, at once, before
+    Textual is imported. Returns what restores the terminal as it was, or None."""
+    try:
+        import termios
+
+        fd = sys.stdin.fileno()
+        if not os.isatty(fd):
+            return None
+        saved = termios.tcgetattr(fd)
+        quiet = termios.tcgetattr(fd)
+        quiet[0] &= ~termios.ICRNL  # Enter stays a carriage return, as Textual reads it
+        quiet[3] &= ~(termios.ECHO | termios.ICANON)
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (ImportError, OSError, ValueError, termios.error):
+        return None
+    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
 COMMANDS = {

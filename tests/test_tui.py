@@ -187,6 +187,24 @@ async def test_rebuild_after_adding_a_file_shows_progress_then_the_summary(fake_
         assert "new_article.txt" in sources
 
 
+async def test_keys_typed_while_the_app_starts_are_kept_for_the_question_box(fake_engine):
+    from textual import events
+
+    app = create_app(fake_engine)
+    # What the terminal delivers before any screen is mounted: kept, not dropped.
+    for key, character in [("H", "H"), ("o", "o"), ("x", "x"), ("backspace", None), ("w", "w"),
+                           ("question_mark", "?"), ("enter", "\r")]:
+        await app.on_event(events.Key(key, character))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        transcript = app.screen.query_one(Transcript)
+        await until(pilot, lambda: transcript.query(QuestionEntry))
+        assert transcript.query(QuestionEntry).first().question == "How?"
+        assert app.screen.query_one(QuestionInput).value == ""
+        await ask(pilot, "What did Grushko demand?")  # keys go straight through from now on
+        assert len(transcript.query(QuestionEntry)) == 2
+
+
 async def test_a_document_added_while_the_app_is_open_is_noticed(fake_engine, seeds_copy, monkeypatch):
     import qa.tui.screens.chat as chat
 

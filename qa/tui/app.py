@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 
@@ -36,6 +37,21 @@ class QAApp(App[int]):
         self.engine = engine
         self.export_dir = export_dir
         self.sub_title = f"documents: {Path(engine.corpus).name or engine.corpus}"
+        # Keys typed while the app starts arrive before any screen can take them; they are kept
+        # for the chat screen's question box (see ChatScreen.on_mount), not dropped.
+        self._early_keys: list[events.Key] | None = []
+
+    async def on_event(self, event: events.Event) -> None:
+        if self._early_keys is not None and isinstance(event, events.Key) \
+                and not event.is_forwarded and (event.is_printable or event.key in ("enter", "ctrl+j", "ctrl+m", "backspace")):
+            self._early_keys.append(event)
+            return
+        await super().on_event(event)
+
+    def take_early_keys(self) -> list[events.Key]:
+        """The keys typed before the chat screen was mounted; from now on keys go through."""
+        keys, self._early_keys = self._early_keys or [], None
+        return keys
 
     def get_system_commands(self, screen):
         # Textual's own "Keys" opens its key panel; ours (F1, listed by ChatCommands as "Keys")
@@ -62,15 +78,20 @@ def create_app(engine: Engine, export_dir: Path | None = None) -> QAApp:
     return QAApp(engine, export_dir)
 
 
-def run(corpus: str | None = None, index: str | None = None) -> int:
-    """Open the chat app on ``corpus`` with its index in ``index``, then exit the process."""
+def run(corpus: str | None = None, index: str | None = None, restore_terminal=None) -> int:
+    """Open the chat app on ``corpus`` with its index in ``index``, then exit the process;
+    ``restore_terminal()`` puts back the terminal's settings from before the app (see qa.cli)."""
     from qa.errors import QAError
 
-    engine = Engine.open(corpus, index)
-    if not engine.corpus.is_dir():
-        raise QAError(f"no corpus folder at {engine.corpus}")
-    app = create_app(engine)
-    app.run()
+    try:
+        engine = Engine.open(corpus, index)
+        if not engine.corpus.is_dir():
+            raise QAError(f"no corpus folder at {engine.corpus}")
+        app = create_app(engine)
+        app.run()
+    finally:
+        if restore_terminal is not None:
+            restore_terminal()
     # The screen is restored and every worker thread has finished (index writes are atomic
     # anyway); tearing down torch would only keep the terminal waiting for seconds.
     sys.stdout.flush()

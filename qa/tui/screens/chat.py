@@ -86,7 +86,16 @@ class ChatScreen(Screen):
         self.query_one(Transcript).add_note(
             f"Ask about the documents in {self.engine.corpus}. Answers are sentences quoted from "
             "them; each [n] names its source, listed on the right. F1 lists the keys.")
-        self.query_one("#question").focus()
+        box = self.query_one(QuestionInput)
+        box.focus()
+        for key in self.app.take_early_keys():  # typed before this screen could take them
+            if key.key in ("enter", "ctrl+j", "ctrl+m"):
+                box.post_message(Input.Submitted(box, box.value))
+                box.value = ""
+            elif key.key == "backspace":
+                box.action_delete_left()
+            elif key.character:
+                box.insert_text_at_cursor(key.character)
         # Start the slow work once the first frame is on screen.
         self.call_after_refresh(self.prepare)
 
