@@ -186,7 +186,7 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(pool))],
                              kind, similarity)
-    chosen = complete_sentences(select_sentences(scored, expected_type=kind), sentences)
+    chosen = complete_sentences(select_sentences(scored, expected_type=kind), sentences, kind=kind)
     coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
                                      len(snap.chunks)) for _, row in pool), default=0.0)
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),

@@ -257,6 +257,19 @@ def test_a_quote_cut_by_the_sentence_splitter_is_made_whole():
         assert complete_sentences([item], [one if item.candidate is one[0] else three]) == [item]
 
 
+def test_a_when_answer_without_a_time_takes_the_next_sentence_if_it_holds_one():
+    one = _passage("Stoltenberg plans to meet Lavrov in Munich.",
+                   "The meeting is expected on February 16-18.", "Unrelated.")
+    chosen = [Scored(one[0], 1.0, 0.8)]
+    assert [s.candidate.position for s in complete_sentences(chosen, [one], kind="time")] == [0, 1]
+    assert [s.candidate.position for s in complete_sentences(chosen, [one])] == [0]  # no kind asked
+    # Not when the next sentence holds no time, nor when the answer already holds one.
+    two = _passage("Stoltenberg plans to meet Lavrov in Munich.", "Nothing else was said.")
+    assert complete_sentences([Scored(two[0], 1.0, 0.8)], [two], kind="time") == [Scored(two[0], 1.0, 0.8)]
+    three = _passage("They meet on Monday in Munich.", "The meeting is expected on February 16-18.")
+    assert len(complete_sentences([Scored(three[0], 1.0, 0.8)], [three], kind="time")) == 1
+
+
 def test_completion_makes_room_by_dropping_weaker_runners_up_and_drops_lone_lead_ins():
     quote = _passage('"A' + "a" * 150 + ".", "B" * 150 + '," he said.')
     other = _passage("C" * 150 + ".", passage=1, start=10_000)
