@@ -205,6 +205,20 @@ async def test_keys_typed_while_the_app_starts_are_kept_for_the_question_box(fak
         assert len(transcript.query(QuestionEntry)) == 2
 
 
+async def test_a_smaller_window_keeps_the_latest_answer_in_view(fake_engine):
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for question in ("What did Grushko demand?", "How long did the meeting last?",
+                         "Who is Alexander Fomin?", "What did Stoltenberg say?"):
+            await ask(pilot, question)
+        transcript = app.screen.query_one(Transcript)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause(0.2)
+        assert transcript.max_scroll_y > 0
+        assert transcript.scroll_y == transcript.max_scroll_y
+
+
 async def test_a_document_added_while_the_app_is_open_is_noticed(fake_engine, seeds_copy, monkeypatch):
     import qa.tui.screens.chat as chat
 

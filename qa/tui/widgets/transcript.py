@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.events import Click
+from textual.events import Click, Resize
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
@@ -97,6 +97,16 @@ class Transcript(VerticalScroll, can_focus=True):
     def add_note(self, note: str) -> None:
         self.mount(NoteEntry(note))
         self.scroll_end(animate=False)
+
+    def on_resize(self, event: Resize) -> None:
+        """A new width rewraps every answer: keep the chosen answer (the latest, by default) in
+        view rather than wherever the old scroll offset now lands."""
+        entries = self.answered()
+        target = self.selected if self.selected in entries else None
+        if target is None or target is entries[-1]:
+            self.call_after_refresh(self.scroll_end, animate=False)
+        else:
+            self.call_after_refresh(self.scroll_to_widget, target, animate=False)
 
     def entry(self, key: int) -> AnswerEntry | None:
         for entry in self.query(AnswerEntry):
