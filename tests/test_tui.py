@@ -381,6 +381,25 @@ async def test_history_new_conversation_and_export(fake_engine, tmp_path):
             for c in turn.answer.citations:
                 assert f"`{c.source}, line {c.line}`" in markdown
 
+        # An existing file is never overwritten; a folder gets the file inside it.
+        seen = record_notifications(app)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#export-path").value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert target.read_text(encoding="utf-8") == markdown
+        assert any("already exists" in n for n in seen)
+        folder = tmp_path / "exports"
+        folder.mkdir()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#export-path").value = str(folder)
+        await pilot.press("enter")
+        await pilot.pause()
+        [written] = folder.glob("qa-conversation-*.md")
+        assert "## 2. How long did the meeting last?" in written.read_text(encoding="utf-8")
+
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.screen.conversation.turns == []

@@ -387,10 +387,17 @@ class ChatScreen(Screen):
         if not path:
             return
         target = Path(path).expanduser()
+        if target.is_dir():  # a folder: the file goes in it, under the usual name
+            target = target / f"qa-conversation-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
+        if target.exists():
+            self.notify(f"{target} already exists; it was left as it is. Export again under "
+                        "another name.", title="Not exported", severity="warning", markup=False)
+            return
         try:
             markdown = conversation_markdown(self.conversation.turns, str(self.engine.corpus),
                                              datetime.now().strftime("%Y-%m-%d %H:%M"))
-            target.write_text(markdown, encoding="utf-8")
+            with target.open("x", encoding="utf-8") as handle:  # never over an existing file
+                handle.write(markdown)
         except OSError as exc:
             self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed",
                         severity="error", markup=False)
