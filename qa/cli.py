@@ -320,7 +320,9 @@ def _hold_typeahead():
     Textual is imported. Returns what restores the terminal as it was, or None."""
     try:
         import termios
-
+    except ImportError:  # not a POSIX terminal
+        return None
+    try:
         fd = sys.stdin.fileno()
         if not os.isatty(fd):
             return None
@@ -329,7 +331,7 @@ def _hold_typeahead():
         quiet[0] &= ~termios.ICRNL  # Enter stays a carriage return, as Textual reads it
         quiet[3] &= ~(termios.ECHO | termios.ICANON)
         termios.tcsetattr(fd, termios.TCSANOW, quiet)
-    except (ImportError, OSError, ValueError, termios.error):
+    except (OSError, ValueError, termios.error):
         return None
     return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 

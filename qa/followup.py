@@ -102,6 +102,8 @@ def swapped_subject(question: str, previous: str) -> str | None:
     if first is None:
         return None
     start = first.start() + 1
+    if any(w in ANAPHORA for w in re.findall(r"[a-z']+", previous[:start].lower())):
+        return None  # "What did he say about NATO?": its subject is "he", not a name
     return previous[:start] + match.group(1) + previous[start + len(first.group(0)):]
 
 
@@ -111,7 +113,10 @@ def resolve(question: str, history: Sequence[Turn]) -> Query:
     if not is_followup(question, history):
         return Query(question, own)
     previous = answered(history)[-1]
-    swapped = swapped_subject(question, previous.answer.query or previous.question)
+    prior = previous.answer.query or previous.question
+    if prior.startswith(previous.question + " "):
+        prior = previous.question  # a follow-up widened with its context: its own words
+    swapped = swapped_subject(question, prior)
     if swapped is not None:
         return Query(swapped, {t: 1.0 for t in question_terms(swapped)})
     context = previous.answer.query or previous.question

@@ -186,6 +186,12 @@ def test_and_a_bare_name_asks_the_previous_question_about_someone_else():
     # Its answer's query is what the next "What about ...?" rewrites.
     chained = Turn("And Grushko?", Answer("And Grushko?", True, "answer", query=query.text))
     assert resolve("What about Fomin?", [chained]).text == "What did Fomin say about Ukraine joining NATO?"
+    # A previous question whose subject is a pronoun has no name to swap: the usual follow-up.
+    pronoun = "What did he say about relations with NATO?"
+    assert swapped_subject("And Grushko?", pronoun) is None
+    widened = Turn(pronoun, Answer(pronoun, True, "answer", query=pronoun + " Who is Alexander Fomin?"))
+    query = resolve("And Grushko?", [widened])
+    assert query.is_followup and "grushko" in query.terms
 
 
 def test_self_contained_question_is_not_a_follow_up():
