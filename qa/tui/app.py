@@ -22,6 +22,10 @@ from qa.tui.screens.help import HelpScreen
 from qa.tui.widgets.question_input import QuestionInput
 from qa.tui.widgets.transcript import Transcript
 
+# Besides printable characters, the keys kept for the question box when typed during start-up
+# (Enter may arrive as ctrl+m or ctrl+j, depending on the terminal's mode when it was typed).
+EARLY_KEYS = ("enter", "ctrl+m", "ctrl+j", "backspace")
+
 
 class QAApp(App[int]):
     CSS_PATH = "app.tcss"
@@ -43,7 +47,7 @@ class QAApp(App[int]):
 
     async def on_event(self, event: events.Event) -> None:
         if self._early_keys is not None and isinstance(event, events.Key) \
-                and not event.is_forwarded and (event.is_printable or event.key in ("enter", "ctrl+j", "ctrl+m", "backspace")):
+                and not event.is_forwarded and (event.is_printable or event.key in EARLY_KEYS):
             self._early_keys.append(event)
             return
         await super().on_event(event)

@@ -89,7 +89,7 @@ class ChatScreen(Screen):
         box = self.query_one(QuestionInput)
         box.focus()
         for key in self.app.take_early_keys():  # typed before this screen could take them
-            if key.key in ("enter", "ctrl+j", "ctrl+m"):
+            if key.key != "backspace" and not key.is_printable:  # Enter
                 box.post_message(Input.Submitted(box, box.value))
                 box.value = ""
             elif key.key == "backspace":
