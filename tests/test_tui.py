@@ -205,6 +205,27 @@ async def test_keys_typed_while_the_app_starts_are_kept_for_the_question_box(fak
         assert len(transcript.query(QuestionEntry)) == 2
 
 
+async def test_typing_while_the_sources_have_the_focus_starts_a_question(fake_engine):
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "What did Grushko demand?")
+        panel = app.screen.query_one(CitationsPanel)
+        panel.focus()
+        await pilot.press("enter")  # opens the source in the viewer
+        await pilot.pause()
+        assert isinstance(app.screen, DocumentScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is panel
+        await pilot.press(*"Who", "space", *"is", "enter")
+        await pilot.pause()
+        transcript = app.screen.query_one(Transcript)
+        await until(pilot, lambda: len(transcript.query(QuestionEntry)) == 2)
+        assert transcript.query(QuestionEntry).last().question == "Who is"
+        assert not isinstance(app.screen, DocumentScreen)
+
+
 async def test_a_smaller_window_keeps_the_latest_answer_in_view(fake_engine):
     app = create_app(fake_engine)
     async with app.run_test(size=SIZE) as pilot:

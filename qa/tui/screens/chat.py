@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -77,8 +77,10 @@ class ChatScreen(Screen):
                              id="sources-hint")
                 yield CitationsPanel(id="citations")
         yield StatusBar(id="status-bar")
+        # Not selected on focus: a letter typed elsewhere moves here and must not be replaced by
+        # the next one (see on_key).
         yield QuestionInput(placeholder="Ask a question about the documents and press Enter",
-                            id="question")
+                            id="question", select_on_focus=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -341,6 +343,18 @@ class ChatScreen(Screen):
 
     def action_focus_question(self) -> None:
         self.query_one("#question").focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A letter typed while the transcript or the sources have the focus (after Escape from
+        the document viewer, say) starts a question: it goes to the question box, not nowhere."""
+        box = self.query_one(QuestionInput)
+        if not event.is_printable or event.character is None or self.focused is box \
+                or isinstance(self.focused, Input):
+            return
+        event.stop()
+        event.prevent_default()
+        box.focus()
+        box.insert_text_at_cursor(event.character)
 
     def action_open_citation(self) -> None:
         panel = self.query_one(CitationsPanel)
