@@ -74,3 +74,25 @@ def test_markdown_export_has_questions_answers_and_cited_text():
     assert f"> {c.text}" in markdown
     assert "*The documents do not seem to cover this.*" in markdown
     assert "Closest passages:" in markdown
+
+
+def test_markdown_export_says_when_a_cited_document_changed_since_the_answer():
+    import dataclasses
+
+    from qa.errors import QAError
+
+    c = citation()
+    found = Answer("What is cited?", True, f"{c.text} [1]", (c,), (c.passage,))
+    turns = [Turn("What is cited?", found)]
+    unchanged = conversation_markdown(turns, "corpus", "now", lambda x: x)
+    assert "changed since" not in unchanged and "no longer" not in unchanged
+    moved = conversation_markdown(turns, "corpus", "now", lambda x: dataclasses.replace(
+        x, start=x.start + 40, end=x.end + 40, line=x.line + 2))
+    assert f"this text is now at line {c.line + 2}, characters {c.start + 40}–{c.end + 40}" in moved
+    gone = conversation_markdown(turns, "corpus", "now", lambda x: None)
+    assert "no longer holds this text" in gone
+
+    def deleted(x):
+        raise QAError("no document in the index")
+
+    assert "no longer indexed" in conversation_markdown(turns, "corpus", "now", deleted)

@@ -8,8 +8,12 @@ from qa.results import Turn
 from qa.tui.render import snippet, source_label
 
 
-def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str) -> str:
-    """Each question, its answer with ``[n]`` markers and the cited text with file and span."""
+def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str, now=None) -> str:
+    """Each question, its answer with ``[n]`` markers and the cited text with file and span.
+
+    ``now(citation)`` gives the citation as it stands in the index today (Engine.current_citation):
+    a citation whose document was edited and re-indexed since the answer gets a note saying where
+    its text is now, or that it is gone, so no exported span points at other text unsaid."""
     lines = ["# qa conversation", "", f"Documents: `{corpus}`  ", f"Exported: {when}", ""]
     for number, turn in enumerate(turns, 1):
         answer = turn.answer
@@ -21,6 +25,9 @@ def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str) -> str:
             lines.append("")
             lines += ["> " + line if line.strip() else ">" for line in c.text.splitlines()]
             lines.append("")
+            note = _changed_since(c, now) if now is not None else None
+            if note:
+                lines += [note, ""]
         if not answer.found and answer.passages:
             lines.append("Closest passages:")
             lines.append("")
@@ -29,6 +36,21 @@ def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str) -> str:
                 lines.append(f"- `{source_label(p.source, line, p.page)}`: {snippet(lead)}")
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _changed_since(citation, now) -> str | None:
+    from qa.errors import QAError
+
+    try:
+        current = now(citation)
+    except QAError:  # the document is no longer in the index
+        return "*The document is no longer indexed.*"
+    if current is None:
+        return "*The document changed since this answer and no longer holds this text.*"
+    if (current.start, current.end) != (citation.start, citation.end):
+        return (f"*The document changed since this answer; this text is now at line "
+                f"{current.line}, characters {current.start}–{current.end}.*")
+    return None
 
 
 def _one_line(text: str) -> str:

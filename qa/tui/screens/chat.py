@@ -409,7 +409,8 @@ class ChatScreen(Screen):
             return
         try:
             markdown = conversation_markdown(self.conversation.turns, str(self.engine.corpus),
-                                             datetime.now().strftime("%Y-%m-%d %H:%M"))
+                                             datetime.now().strftime("%Y-%m-%d %H:%M"),
+                                             self.engine.current_citation)
             with target.open("x", encoding="utf-8") as handle:  # never over an existing file
                 handle.write(markdown)
         except OSError as exc:
