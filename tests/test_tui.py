@@ -240,6 +240,29 @@ async def test_a_smaller_window_keeps_the_latest_answer_in_view(fake_engine):
         assert transcript.scroll_y == transcript.max_scroll_y
 
 
+async def test_a_question_asked_before_the_first_build_says_it_waits_for_the_index(fake_engine):
+    from textual import events
+
+    gate = threading.Event()
+    sync = fake_engine.sync
+
+    def paused_sync(**kwargs):
+        assert gate.wait(30)
+        return sync(**kwargs)
+
+    fake_engine.sync = paused_sync  # no index yet: the app builds one at start
+    app = create_app(fake_engine)
+    for character in "Hi?":
+        await app.on_event(events.Key(character, character))
+    await app.on_event(events.Key("enter", "\r"))
+    async with app.run_test(size=SIZE) as pilot:
+        transcript = app.screen.query_one(Transcript)
+        await until(pilot, lambda: transcript.query(AnswerEntry)
+                    and "index" in transcript.query(AnswerEntry).first().pending)
+        gate.set()
+        await until(pilot, lambda: transcript.query(AnswerEntry).first().answer is not None)
+
+
 async def test_a_document_added_while_the_app_is_open_is_noticed(fake_engine, seeds_copy, monkeypatch):
     import qa.tui.screens.chat as chat
 

@@ -272,6 +272,10 @@ class ChatScreen(Screen):
 
     def on_index_started(self, message: IndexStarted) -> None:
         self.indexing = True
+        for key, _ in self.waiting:  # asked before the build began: they wait for it now
+            entry = self.query_one(Transcript).entry(key)
+            if entry is not None:
+                entry.set_pending(self._pending_text())
         what = "Building the index (none yet)…" if message.startup else "Rebuilding the index…"
         self.query_one(StatusBar).set_status(what, busy=True)
         self.query_one(StatusBar).show_progress(None)
