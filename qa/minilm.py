@@ -96,11 +96,21 @@ class MiniLM:
     def forward(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Token embeddings (tokens, hidden) of ``text`` with [CLS] and [SEP], and the input ids,
         truncated to the model's max_seq_length as sentence-transformers does."""
-        with self._blas.limit(limits=1):
-            return self._forward(text)
+        matrix, ids, _ = self.forward_with_offsets(text)
+        return matrix, ids
 
-    def _forward(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        ids = np.asarray(self.tokenizer.encode(text).ids, dtype=np.int32)
+    def forward_with_offsets(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``forward`` and each token's (start, end) characters in ``text`` ((0, 0) for [CLS]
+        and [SEP])."""
+        encoding = self.tokenizer.encode(text)
+        with self._blas.limit(limits=1):
+            matrix, ids = self._forward(np.asarray(encoding.ids, dtype=np.int32))
+        return matrix, ids, np.asarray(encoding.offsets, dtype=np.int64).reshape(len(ids), 2)
+
+    def token_count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text).ids)
+
+    def _forward(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = len(ids)
         x = self.words[ids] + self.positions[:n] + self.token_type
         x = _layer_norm(x, *self.embedding_norm, self.eps)

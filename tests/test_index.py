@@ -167,6 +167,9 @@ def test_a_build_says_it_is_loading_the_model_before_embedding(corpus, index_dir
     class SlowModel(FakeEmbedder):
         model_loaded = False
 
+        def needs_model(self, texts):
+            return True
+
         def load_model(self):
             self.model_loaded = True
 
@@ -176,6 +179,19 @@ def test_a_build_says_it_is_loading_the_model_before_embedding(corpus, index_dir
     assert (LOADING_MODEL, 0) in phases
     assert names.index(LOADING_MODEL) < names.index("embedding")
     assert "reading" in names[:names.index(LOADING_MODEL)]
+
+    # A small update that does not need the full model says nothing of loading it.
+    class FewChunks(SlowModel):
+        def needs_model(self, texts):
+            return False
+
+        def load_model(self):
+            raise AssertionError("loaded the model for a few chunks")
+
+    write_doc(corpus, "notes/extra.txt", ["A new note about the lighthouse keeper's garden."])
+    phases.clear()
+    engine_for(corpus, index_dir, FewChunks()).sync(progress=lambda p: phases.append((p.phase, p.total)))
+    assert LOADING_MODEL not in [phase for phase, _ in phases] and ("embedding", 1) in phases
 
 
 def test_add_a_document(corpus, index_dir):

@@ -17,6 +17,7 @@ TEXTS = [
 @pytest.mark.model
 @pytest.mark.parametrize("text", TEXTS)
 def test_numpy_network_matches_sentence_transformers(real_embedder, text):
+    real_embedder.load_model()  # so that _forward is sentence-transformers' pass
     ours, ids = real_embedder._questions.forward(text)
     theirs, their_ids, _ = next(real_embedder._forward([text]))
     assert ids.tolist() == their_ids.tolist()
@@ -38,6 +39,29 @@ def test_kept_word_pieces_are_the_same_from_the_tokenizer_file(real_embedder):
     expected = keep_vocabulary(vocabulary, set(tokenizer.all_special_ids))
     assert real_embedder.vocabulary_size == len(tokenizer)
     assert (real_embedder._keep() == expected).all()
+
+
+@pytest.mark.model
+def test_a_few_chunks_are_embedded_alike_without_loading_sentence_transformers(real_embedder):
+    from qa.embedder import SentenceTransformerEmbedder
+
+    texts = ["The ferry to Glimmerfjord sails at noon. Ingrid Solvang captains it.",
+             "Grushko said the talks were useful. “We will see,” he added."]
+    spans = [[(0, 40), (41, len(texts[0]))], [(0, 35), (36, len(texts[1]))]]
+    fresh = SentenceTransformerEmbedder()
+    assert not fresh.needs_model(texts)
+    ours = fresh.encode_chunks(texts, spans)
+    assert not fresh.model_loaded  # embedded by the numpy network
+    real_embedder.load_model()
+    theirs = real_embedder.encode_chunks(texts, spans)
+    np.testing.assert_allclose(ours.vectors, theirs.vectors, atol=1e-5)
+    for a, b in zip(ours.sentences, theirs.sentences):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    for (wa, ia), (wb, ib) in zip(ours.words, theirs.words):
+        assert ia.tolist() == ib.tolist()
+        np.testing.assert_allclose(wa, wb, atol=1e-4)
+    np.testing.assert_allclose(ours.all_tokens, theirs.all_tokens, atol=1e-4)
+    assert fresh.needs_model(["word " * 300] * 20)  # a large job loads the real thing
 
 
 def test_erf_is_accurate():
