@@ -156,7 +156,12 @@ class SentenceTransformerEmbedder:
         if self._model is not None:
             return True
         self.load()
-        return sum(self._questions.token_count(t) for t in texts) > NUMPY_EMBED_MAX_TOKENS
+        total = 0
+        for text in texts:  # stops counting once over: a full build has thousands of chunks
+            total += self._questions.token_count(text)
+            if total > NUMPY_EMBED_MAX_TOKENS:
+                return True
+        return False
 
     def _forward(self, texts: list[str], batch_size: int = 32):
         """Per text: (token embeddings, input ids, character offsets), padding removed."""
