@@ -298,7 +298,7 @@ class ChatScreen(Screen):
             status.set_status(f"Index built: {summary}. Loading the model…", busy=True)
         else:
             self.query_one(Transcript).add_note(f"Index rebuilt: {summary}.")
-            status.set_status(f"Index rebuilt: {summary}.")
+            status.set_status(f"Index rebuilt: {summary} · Ready · F1 for help")
         self.notify(summary, title="Index built" if message.startup else "Index rebuilt",
                     markup=False)
         for warning in message.warnings[:5]:
