@@ -33,6 +33,9 @@ class Engine:
         self.max_bytes = max_bytes
         self._snapshot: store.IndexSnapshot | None = None
         self._lock = threading.RLock()
+        # sha256 of files whose stamp differs from the manifest's, by (path, size, mtime): the app
+        # asks for changed files every few seconds, and a touched or edited file is read once.
+        self._digests: dict[tuple[Path, int, int], str] = {}
 
     @classmethod
     def open(cls, corpus: str | Path | None = None, index: str | Path | None = None,
@@ -94,11 +97,17 @@ class Engine:
             size, mtime, digest = known.get(file.source, (None, None, None))
             if digest is None:
                 changed.append(file.source)
-            elif (size, mtime) != (file.size, file.mtime_ns) and file_sha256(file.path) != digest:
+            elif (size, mtime) != (file.size, file.mtime_ns) and self._digest(file) != digest:
                 changed.append(file.source)
         present = {f.source for f in files}
         changed.extend(sorted(s for s in known if s not in present))
         return changed
+
+    def _digest(self, file) -> str:
+        key = (file.path, file.size, file.mtime_ns)
+        if key not in self._digests:
+            self._digests[key] = file_sha256(file.path)
+        return self._digests[key]
 
     def stats(self) -> dict:
         manifest = store.read_manifest(self.index_dir)

@@ -214,6 +214,24 @@ def test_add_a_document(corpus, index_dir):
     check_whole(index_dir, corpus)
 
 
+def test_changed_files_reads_a_touched_or_edited_file_once(corpus, index_dir, monkeypatch):
+    import qa.engine
+
+    engine = engine_for(corpus, index_dir)
+    engine.sync()
+    read = []
+    real = qa.engine.file_sha256
+    monkeypatch.setattr(qa.engine, "file_sha256", lambda path: read.append(path.name) or real(path))
+    os.utime(corpus / "harbour.txt", ns=(1, 1))  # new stamp, same bytes: not a change
+    for _ in range(3):  # the app asks every few seconds
+        assert engine.changed_files() == []
+    assert read == ["harbour.txt"]
+    (corpus / "harbour.txt").write_text("The harbour was dredged again in May.\n")
+    for _ in range(3):
+        assert engine.changed_files() == ["harbour.txt"]
+    assert read == ["harbour.txt", "harbour.txt"]
+
+
 def test_edit_a_document_re_embeds_only_its_changed_chunks(corpus, index_dir):
     engine_for(corpus, index_dir).sync()
     ids_before = chunk_ids(snapshot_of(index_dir))
