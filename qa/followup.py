@@ -20,8 +20,9 @@ SENTENCE_CONTEXT_WEIGHT = 0.25
 # the best passages for the follow-up's own words are considered too.
 FOLLOWUP_OWN_PASSAGES = 2
 SHORT_QUESTION_TERMS = 3
-QUESTION_WORDS = frozenset("who whom whose which when where why how what really yes no ok okay thanks "
-                           "please".split())
+# Capitalised first words of a reply that are not someone's name ("When?", "Really?").
+NOT_NAMES = frozenset("who whom whose which when where why how what really yes no ok okay thanks "
+                      "please".split())
 # First words of a short question that go on from the previous answer ("And Grushko?", "What
 # about Ukraine?", "Did NATO agree?").
 CONNECTIVES = frozenset("and but also what how did does do was were is are will would can could "
@@ -96,7 +97,7 @@ def swapped_subject(question: str, previous: str) -> str | None:
     about Ukraine?": the first name of the previous question gives way to the new one. None
     unless the question is such a bare name and the previous question names someone first."""
     match = _SWAP.fullmatch(question.strip())
-    if not match or match.group(1).split()[0].lower() in CONNECTIVES | QUESTION_WORDS | ANAPHORA:
+    if not match or match.group(1).split()[0].lower() in CONNECTIVES | NOT_NAMES | ANAPHORA:
         return None
     first = re.search(_NAME_RUN, previous[1:])
     if first is None:
