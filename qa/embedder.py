@@ -117,11 +117,6 @@ class SentenceTransformerEmbedder:
         """sentence-transformers is loaded: documents can be embedded without waiting."""
         return self._model is not None
 
-    @property
-    def loaded(self) -> bool:
-        """Questions can be encoded without waiting."""
-        return self._questions is not None
-
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         self.load_model()
         vectors = self._model.encode(
