@@ -20,7 +20,7 @@ STOP_WORDS = frozenset(
 
 # The version of the rules below. BM25 and the document frequencies stored in an index were
 # computed with them: an index made under other rules gets them recomputed (see store).
-TERM_RULES = 2  # 2: irregular past forms
+TERM_RULES = 3  # 2: irregular past forms; 3: agent nouns
 
 # Irregular past forms of common verbs, mapped to the verb before stemming, so that "What did
 # Sherman say?" meets "Sherman said" and "who won" meets "wins". Forms that are mostly other
@@ -56,6 +56,38 @@ _IRREGULAR = {
 }
 
 
+# Nouns for the one who does something, mapped to the verb, so that "Who owns the café?" meets
+# "its owner" and "the leader of the delegation" meets "led by". Only nouns whose stem would not
+# then meet an unrelated word: "governor" would meet "government", "organizer" "organ", "user"
+# and "worker" are too common, so they are left out.
+_AGENT_NOUNS = {
+    noun: verb
+    for verb, nouns in {
+        "own": "owner ownership", "lead": "leader leadership", "found": "founder",
+        "win": "winner", "lose": "loser", "speak": "speaker", "kill": "killer", "buy": "buyer",
+        "sell": "seller", "write": "writer", "read": "reader", "play": "player",
+        "teach": "teacher", "build": "builder", "run": "runner", "make": "maker",
+        "manage": "manager", "employ": "employer", "produce": "producer", "invest": "investor",
+        "negotiate": "negotiator", "support": "supporter", "protest": "protester protestor",
+        "attack": "attacker", "defend": "defender", "invade": "invader", "rule": "ruler",
+        "command": "commander", "invent": "inventor", "create": "creator", "design": "designer",
+        "develop": "developer", "publish": "publisher", "observe": "observer",
+        "advise": "adviser advisor", "vote": "voter", "farm": "farmer", "sing": "singer",
+        "paint": "painter", "drive": "driver", "ride": "rider", "hunt": "hunter",
+        "fight": "fighter", "shoot": "shooter", "trade": "trader", "lend": "lender",
+        "borrow": "borrower", "visit": "visitor", "travel": "traveller traveler",
+        "explore": "explorer", "photograph": "photographer", "research": "researcher",
+        "perform": "performer", "compose": "composer", "edit": "editor",
+        "translate": "translator", "operate": "operator", "manufacture": "manufacturer",
+        "supply": "supplier", "provide": "provider", "mediate": "mediator",
+        "narrate": "narrator", "interview": "interviewer", "challenge": "challenger",
+        "compete": "competitor", "succeed": "successor", "rob": "robber",
+    }.items()
+    for noun in nouns.split()
+}
+_BASE_FORM = _IRREGULAR | _AGENT_NOUNS | {noun + "s": verb for noun, verb in _AGENT_NOUNS.items()}
+
+
 @lru_cache(maxsize=1)
 def _stemmer():
     import Stemmer
@@ -89,7 +121,7 @@ def terms(text: str) -> list[str]:
         term = _TERM_OF.get(word)
         if term is None:
             base = _possessive_dropped(word)
-            term = "" if base in STOP_WORDS else stem(_IRREGULAR.get(base, base))
+            term = "" if base in STOP_WORDS else stem(_BASE_FORM.get(base, base))
             if len(_TERM_OF) < 500_000:
                 _TERM_OF[word] = term
         if term:

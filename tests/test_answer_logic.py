@@ -97,6 +97,15 @@ def test_irregular_past_forms_meet_their_verb():
     assert terms("born in a bit of ground") == ["born", "bit", "ground"]
 
 
+def test_agent_nouns_meet_their_verb():
+    assert terms("Who owns the café?") == terms("the owner's café") == ["own", "café"]
+    assert terms("the leader of the delegation") == terms("lead the delegation") == ["lead", "deleg"]
+    assert terms("founders and sellers") == terms("founded and sold") == ["found", "sell"]
+    # "its own" stays a stop word; "governor" is not made to meet "government".
+    assert terms("its own path") == ["path"]
+    assert terms("governor") != terms("government")
+
+
 def test_sentence_with_the_question_terms_wins():
     candidates = [
         _candidate(0, 0, "The weather in Brussels was cold and grey that week in January."),
