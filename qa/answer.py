@@ -186,8 +186,7 @@ def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS
                      overlap_ratio: float = 0.3, expected_type: str | None = None) -> list[Scored]:
     """The best sentence, plus close runners-up while the answer stays under ``max_chars``.
 
-    Returned in a readable order: the passage holding the best sentence first, and sentences of
-    one passage in the order they appear in it.
+    Returned in a readable order (see readable_order): the best sentence's run first.
     """
     if not scored:
         return []
@@ -220,9 +219,10 @@ ADJACENT_GAP = 4
 
 def readable_order(chosen: Sequence[Scored],
                    linked: Sequence[tuple[Candidate, Candidate]] = ()) -> list[Scored]:
-    """Sentences of one passage stay together in text order, and so do the parts of a quotation
-    (``linked``: pairs that must stand together, also across two passages); such groups come in
-    the order of their best sentence."""
+    """Runs of sentences that follow each other in a document stay together in text order, and
+    so do the parts of a quotation (``linked``: pairs that must stand together, also when not
+    adjacent); the runs come in the order of their best sentence, so the best sentence is in the
+    first run whatever precedes it in its passage."""
     items = sorted(chosen, key=lambda s: (s.candidate.source, s.candidate.start))
     group = list(range(len(items)))
     pairs = {frozenset(((a.source, a.start), (b.source, b.start))) for a, b in linked}
@@ -235,7 +235,8 @@ def readable_order(chosen: Sequence[Scored],
     for i, item in enumerate(items):
         for j in range(i):
             a, b = items[j].candidate, item.candidate
-            if a.passage == b.passage or frozenset(((a.source, a.start), (b.source, b.start))) in pairs:
+            follows = j == i - 1 and a.source == b.source and b.start - a.end <= ADJACENT_GAP
+            if follows or frozenset(((a.source, a.start), (b.source, b.start))) in pairs:
                 group[root(i)] = root(j)
     best: dict[int, float] = {}
     for i, item in enumerate(items):

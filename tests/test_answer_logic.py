@@ -13,6 +13,7 @@ from qa.answer import (
     is_question,
     quote_balance,
     score_sentences,
+    readable_order,
     select_sentences,
 )
 from qa.followup import already_said, is_followup, resolve, swapped_subject
@@ -123,6 +124,17 @@ def test_selection_respects_the_length_budget_and_reading_order():
     assert 1 <= len(chosen) <= 3
     assert sum(len(s.candidate.text) for s in chosen) <= 450
     assert [s.candidate.position for s in chosen] == sorted(s.candidate.position for s in chosen)
+
+
+def test_the_best_sentence_leads_even_when_its_passage_has_an_earlier_runner_up():
+    # "How many people have been killed?": the troops sentence comes first in the passage, the
+    # killed sentence two sentences later; the reader must meet the answer first.
+    troops = Scored(_candidate(0, 0, "Russia massed 100,000 troops.", start=0), 1.75, 0.27)
+    killed = Scored(_candidate(0, 2, "The conflict has killed 13,000 people.", start=80), 2.28, 0.73)
+    assert select_sentences([troops, killed]) == [killed, troops]
+    # Sentences that follow each other stay in text order, the run led by its best sentence.
+    before = Scored(_candidate(0, 1, "Soldiers were killed on Wednesday.", start=45), 1.8, 0.3)
+    assert readable_order([troops, before, killed]) == [before, killed, troops]
 
 
 def test_selection_drops_weak_runners_up():
