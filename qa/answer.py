@@ -266,6 +266,14 @@ def quote_balance(sentence: str) -> tuple[int, int]:
 
 
 MAX_COMPLETION = 2
+# A sentence followed by a list ("The ministry listed the key issues. First, … Second, … Third,
+# …", or a colon and bullets) is quoted with its items, up to this many, and the answer may then
+# run LIST_EXTRA_CHARS past its usual length: half a list misleads more than a long answer.
+MAX_LIST_ITEMS = 6
+LIST_EXTRA_CHARS = 250
+_ORDINALS = r"Second(?:ly)?|Third(?:ly)?|Fourth(?:ly)?|Fifth(?:ly)?|Sixth(?:ly)?|Finally|Lastly"
+_LIST_OPENS = re.compile(r"^\s*(?:(?:First(?:ly)?|First of all|To begin with)\b|[-*+•]\s|1[.)]\s|\(1\)\s|\(?a\)\s)")
+_LIST_GOES_ON = re.compile(rf"^\s*(?:(?:{_ORDINALS})\b|[-*+•]\s|\d{{1,2}}[.)]\s|\(\d{{1,2}}\)\s|\(?[b-f]\)\s)")
 
 
 def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Candidate]],
@@ -316,7 +324,7 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
             weakest = droppable.pop()
             dropped.append(weakest)
             room -= len(weakest.candidate.text) + 1
-        if room > 0:
+        if room > (LIST_EXTRA_CHARS if _LIST_OPENS.match(added[0].text) else 0):
             continue
         out = [s for s in out if s not in dropped]
         out.extend(Scored(a, item.score, 0.0) for a in added)
@@ -333,10 +341,29 @@ def _holding(kind: str, sentence: Candidate, document: Sequence[Candidate]) -> l
     return []
 
 
+def _list_after(sentence: Candidate, document: Sequence[Candidate], at: int) -> list[Candidate]:
+    """The items of a list that begins right after ``document[at]`` (``sentence``): "First, …",
+    "1. …" or a bullet, then the items that go on from it ("Second, …", "2. …", bullets)."""
+    items, current = [], sentence
+    for neighbour in document[at + 1 : at + 1 + MAX_LIST_ITEMS]:
+        if neighbour.start - current.end > ADJACENT_GAP:
+            break
+        if not (_LIST_GOES_ON if items else _LIST_OPENS).match(neighbour.text):
+            break
+        items.append(neighbour)
+        current = neighbour
+    return items
+
+
 def _completion(sentence: Candidate, document: Sequence[Candidate]) -> list[Candidate] | None:
     """The neighbours that make ``sentence`` whole: [] when it is whole already, None when the
     sentences at hand cannot make it whole within MAX_COMPLETION sentences. ``document`` holds
-    the sentences at hand of its document, in text order."""
+    the sentences at hand of its document, in text order. A sentence that introduces a list is
+    made whole by the list's items (see _list_after)."""
+    at = next(i for i, c in enumerate(document) if c.start == sentence.start)
+    items = _list_after(sentence, document, at)
+    if items and not _LIST_OPENS.match(sentence.text):
+        return items
     closed, still_open = quote_balance(sentence.text)
     if still_open or sentence.text.rstrip().endswith(":"):
         step = 1
@@ -344,7 +371,6 @@ def _completion(sentence: Candidate, document: Sequence[Candidate]) -> list[Cand
         step = -1
     else:
         return []
-    at = next(i for i, c in enumerate(document) if c.start == sentence.start)
     added, current = [], sentence
     for i in range(1, MAX_COMPLETION + 1):
         if not 0 <= at + step * i < len(document):

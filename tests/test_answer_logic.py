@@ -297,6 +297,28 @@ def test_a_when_answer_without_a_time_takes_the_next_sentence_if_it_holds_one():
     assert len(complete_sentences([Scored(three[0], 1.0, 0.8)], [three], kind="time")) == 1
 
 
+def test_a_sentence_that_introduces_a_list_is_quoted_with_its_items():
+    one = _passage("The ministry listed the key issues.", "First, NATO must not expand.",
+                   "Second, no missiles in Europe.", "Third, fewer exercises.", "Russia expects talks.")
+    chosen = [Scored(one[0], 1.0, 0.8)]
+    assert [s.candidate.position for s in complete_sentences(chosen, [one])] == [0, 1, 2, 3]
+    # Bullets after a colon; the list ends where the items do.
+    two = _passage("He named three demands:", "- no expansion", "- no missiles", "- no exercises",
+                   "That was all.")
+    assert [s.candidate.position for s in complete_sentences([Scored(two[0], 1.0, 0.8)], [two])] \
+        == [0, 1, 2, 3]
+    # "Second, …" with no "First, …" before it is no list; an item chosen alone stays alone.
+    three = _passage("The talks went on.", "Second, they met again.", "Third, they left.")
+    assert len(complete_sentences([Scored(three[0], 1.0, 0.8)], [three])) == 1
+    assert len(complete_sentences([Scored(one[2], 1.0, 0.8)], [one])) == 1
+    # A long list may run past the usual length, once weaker runners-up have made room.
+    long = _passage("These are the issues.", *(f"{w}, " + "x" * 150 + "." for w in ("First", "Second", "Third")))
+    other = _passage("C" * 150 + ".", passage=1, start=10_000)
+    done = complete_sentences([Scored(long[0], 2.0, 0.9), Scored(other[0], 1.0, 0.5)], [long, other])
+    assert [s.candidate.passage for s in done] == [0, 0, 0, 0]
+    assert 450 < sum(len(s.candidate.text) + 1 for s in done) <= 450 + 250
+
+
 def test_completion_makes_room_by_dropping_weaker_runners_up_and_drops_lone_lead_ins():
     quote = _passage('"A' + "a" * 150 + ".", "B" * 150 + '," he said.')
     other = _passage("C" * 150 + ".", passage=1, start=10_000)
