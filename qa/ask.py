@@ -18,6 +18,7 @@ from qa.answer import (
     group_citations,
     has_answer_type,
     is_question,
+    names_a_rare_mention,
     passage_coverage,
     passage_prior,
     score_sentences,
@@ -192,6 +193,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),
                      default=0.0)
     confidence = answer_confidence(best_dense, coverage, scored, max(similarity, default=0.0))
+    if confidence < ABSTAIN_BELOW and names_a_rare_mention(question, scored, snap.doc_freq):
+        confidence = ABSTAIN_BELOW
     found.timings["answer"] = time.perf_counter() - t0
     if not chosen or confidence < ABSTAIN_BELOW:
         return Answer(question, False, NOT_FOUND, (), _focused(found.passages, scored),

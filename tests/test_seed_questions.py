@@ -42,6 +42,11 @@ QUESTIONS = [
     ("When did the NATO-Russia Council last meet before 2022?", ["July 2019", "2019"]),
     # Names the model barely knows, in a short question, and "say" against "said".
     ("What did Wendy Sherman say?", ["open for further dialogue"]),
+    # Someone mentioned once: the model does not know the name, one sentence holds it.
+    ("Who is Emily Sherwin?", ["Moscow correspondent"]),
+    ("What did Sherwin say?", ["limited success"]),
+    # A list announced by one sentence is quoted with its items.
+    ("What key issues did the Russian Defense Ministry list?", ["Third, it is about restricting"]),
 ]
 
 OUT_OF_CORPUS = [
