@@ -13,6 +13,9 @@ ANAPHORA = frozenset(
     "he him his she her hers they them their theirs it its this that these those there then "
     "ones one former latter".split()
 )
+# Pronouns for people: after "Who chaired the meeting?", "he" is whoever the answer names.
+PERSONAL = frozenset("he him his she her hers they them their theirs".split())
+_ASKS_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom|whose)\b", re.I)
 # Context terms count this much against the new question's own terms.
 CONTEXT_WEIGHT = 0.5
 SENTENCE_CONTEXT_WEIGHT = 0.25
@@ -117,7 +120,7 @@ def resolve(question: str, history: Sequence[Turn]) -> Query:
     prior = previous.answer.query or previous.question
     if prior.startswith(previous.question + " "):
         prior = previous.question  # a follow-up widened with its context: its own words
-    swapped = swapped_subject(question, prior)
+    swapped = swapped_subject(question, prior) or named_by_answer(question, previous)
     if swapped is not None:
         return Query(swapped, {t: 1.0 for t in question_terms(swapped)})
     context = previous.answer.query or previous.question
@@ -126,3 +129,23 @@ def resolve(question: str, history: Sequence[Turn]) -> Query:
     for term in terms(context):
         weighted.setdefault(term, CONTEXT_WEIGHT)
     return Query(f"{question} {context}", weighted, True, question)
+
+
+def named_by_answer(question: str, previous: Turn) -> str | None:
+    """"What did he say about Ukraine?" after "Who chaired the meeting?" was answered with "NATO
+    Secretary General Jens Stoltenberg, who chaired …" asks "What did Jens Stoltenberg say about
+    Ukraine?": the person pronoun becomes the one name (its last two words: titles come first) of
+    the answer's first citation that the previous question did not hold. None unless the previous
+    question asked "Who …?" and its answer names exactly one such person."""
+    pronouns = [m for m in re.finditer(r"\b[A-Za-z]+\b", question) if m.group(0).lower() in PERSONAL]
+    if not previous.answer.citations or not _ASKS_WHO.match(previous.question) or len(pronouns) != 1:
+        return None
+    asked = set(terms(previous.question))
+    runs = {" ".join(run.rstrip(".").split()[-2:]) for run in re.findall(_NAME_RUN, previous.answer.citations[0].text)
+            if len(run.split()) >= 2 and not set(terms(run)) <= asked}
+    if len(runs) != 1:
+        return None
+    (name,) = runs
+    word = pronouns[0]
+    replacement = name + "'s" if word.group(0).lower() in ("his", "their", "hers", "theirs") else name
+    return question[:word.start()] + replacement + question[word.end():]

@@ -18,9 +18,9 @@ from qa.answer import (
     readable_order,
     select_sentences,
 )
-from qa.followup import already_said, is_followup, resolve, swapped_subject
+from qa.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
 from qa.lexical import terms
-from qa.results import Answer, Turn
+from qa.results import Answer, Citation, Turn
 from qa.retrieval import (
     bigram_overlap,
     collapse_near_duplicates,
@@ -111,6 +111,23 @@ def test_a_rarely_seen_name_with_every_question_word_in_one_sentence_is_answered
     # A name every other passage holds is no rare mention; nor is an unknown one.
     assert not names_a_rare_mention("Who is Emily Sherwin?", whole, {"emili": 40, "sherwin": 40})
     assert not names_a_rare_mention("Who is Emily Sherwin?", whole, {})
+
+
+def test_a_person_pronoun_after_a_who_question_becomes_the_name_answered():
+    def turn(question, cited):
+        citation = Citation(1, "a.txt", 0, len(cited), cited, 1, None)
+        return Turn(question, Answer(question, True, cited + " [1]", (citation,)))
+
+    chaired = turn("Who chaired the meeting?", "NATO Secretary General Jens Stoltenberg, who chaired the meeting, said so.")
+    assert named_by_answer("What did he say about Ukraine?", chaired) == "What did Jens Stoltenberg say about Ukraine?"
+    assert named_by_answer("What was his view?", chaired) == "What was Jens Stoltenberg's view?"
+    assert resolve("What did he say about Ukraine?", [chaired]).text == "What did Jens Stoltenberg say about Ukraine?"
+    # Not after a question that did not ask who; not when the answer names two people or none.
+    assert named_by_answer("What did he say?", turn("What happened?", chaired.answer.citations[0].text)) is None
+    two = turn("Who led the delegation?", "It is led by Minister Alexander Grushko and Minister Alexander Fomin.")
+    assert named_by_answer("What did he demand?", two) is None
+    assert named_by_answer("What did he demand?", turn("Who led it?", "The deputy minister led it.")) is None
+    assert named_by_answer("What did it decide?", chaired) is None  # "it" is no person
 
 
 def test_agent_nouns_meet_their_verb():

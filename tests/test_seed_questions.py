@@ -108,6 +108,16 @@ def test_follow_up_stays_on_the_person(seeds_engine):
     _check_citations(seeds_engine, second)
 
 
+def test_a_pronoun_after_who_stands_for_the_person_the_answer_named(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    first = conversation.ask("Who chaired the meeting?")
+    assert first.found and "Stoltenberg" in first.text
+    second = conversation.ask("What did he say about the talks?")
+    assert second.query == "What did Jens Stoltenberg say about the talks?"
+    assert second.found and "Stoltenberg" in second.text, second.text
+    _check_citations(seeds_engine, second)
+
+
 def test_and_a_name_asks_the_same_about_them(seeds_engine):
     conversation = Conversation(seeds_engine)
     conversation.ask("What did Fomin say about Russia-NATO relations?")
