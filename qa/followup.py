@@ -136,10 +136,12 @@ def named_by_answer(question: str, previous: Turn) -> str | None:
     Secretary General Jens Stoltenberg, who chaired …" asks "What did Jens Stoltenberg say about
     Ukraine?": the person pronoun becomes the one name (its last two words: titles come first) of
     the answer's first citation that the previous question did not hold. None unless the previous
-    question asked "Who …?" and its answer names exactly one such person."""
+    question asked "Who …?", named nobody itself, and its answer names exactly one such person."""
     pronouns = [m for m in re.finditer(r"\b[A-Za-z]+\b", question) if m.group(0).lower() in PERSONAL]
     if not previous.answer.citations or not _ASKS_WHO.match(previous.question) or len(pronouns) != 1:
         return None
+    if _NAME.search(previous.question.strip()[1:]):
+        return None  # "Who is Fomin?", "Who met Grushko?": "he" may well be the one it named
     asked = set(terms(previous.question))
     runs = {" ".join(run.rstrip(".").split()[-2:]) for run in re.findall(_NAME_RUN, previous.answer.citations[0].text)
             if len(run.split()) >= 2 and not set(terms(run)) <= asked}
