@@ -11,6 +11,7 @@ import numpy as np
 
 from qa.answer import (
     PASSAGES_CONSIDERED,
+    UNSEEN_NAME_CONFIDENCE,
     Candidate,
     answer_confidence,
     answer_type,
@@ -23,6 +24,7 @@ from qa.answer import (
     passage_prior,
     score_sentences,
     select_sentences,
+    unseen_names,
 )
 from qa.engine import line_of, page_of
 from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
@@ -193,10 +195,14 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),
                      default=0.0)
     confidence = answer_confidence(best_dense, coverage, scored, max(similarity, default=0.0))
-    if confidence < ABSTAIN_BELOW and names_a_rare_mention(question, scored, snap.doc_freq):
-        confidence = ABSTAIN_BELOW
+    if names_a_rare_mention(question, scored, snap.doc_freq):
+        needed = 0.0
+    elif unseen_names(question, snap.doc_freq):
+        needed = UNSEEN_NAME_CONFIDENCE
+    else:
+        needed = ABSTAIN_BELOW
     found.timings["answer"] = time.perf_counter() - t0
-    if not chosen or confidence < ABSTAIN_BELOW:
+    if not chosen or confidence < needed:
         return Answer(question, False, NOT_FOUND, (), _focused(found.passages, scored),
                       confidence, query.text, found.timings)
     citations, parts = [], []

@@ -58,6 +58,8 @@ OUT_OF_CORPUS = [
     "How do I bake sourdough bread?",
     "Who wrote Pride and Prejudice?",
     "What is the boiling point of water at sea level?",
+    # Near the topic, about something no article names.
+    "When did Finland join NATO?",
 ]
 
 
