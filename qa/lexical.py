@@ -20,7 +20,7 @@ STOP_WORDS = frozenset(
 
 # The version of the rules below. BM25 and the document frequencies stored in an index were
 # computed with them: an index made under other rules gets them recomputed (see store).
-TERM_RULES = 3  # 2: irregular past forms; 3: agent nouns
+TERM_RULES = 4  # 2: irregular past forms; 3: agent nouns; 4: action nouns
 
 # Irregular past forms of common verbs, mapped to the verb before stemming, so that "What did
 # Sherman say?" meets "Sherman said" and "who won" meets "wins". Forms that are mostly other
@@ -85,7 +85,24 @@ _AGENT_NOUNS = {
     }.items()
     for noun in nouns.split()
 }
-_BASE_FORM = _IRREGULAR | _AGENT_NOUNS | {noun + "s": verb for noun, verb in _AGENT_NOUNS.items()}
+# Nouns for the act, mapped to the verb where the stemmer leaves them apart: "What did Sherman
+# say Russia has to choose?" meets "a stark choice", "How many died?" meets "deaths".
+_ACTION_NOUNS = {
+    noun: verb
+    for verb, nouns in {
+        "choose": "choice", "decide": "decision", "agree": "agreement", "die": "death dead",
+        "lose": "loss", "sell": "sale", "grow": "growth", "expand": "expansion",
+        "depart": "departure", "invade": "invasion", "suspend": "suspension", "expel": "expulsion",
+        "respond": "response", "deny": "denial", "fail": "failure", "explain": "explanation",
+        "describe": "description", "speak": "speech", "believe": "belief", "prove": "proof",
+        "enter": "entry", "threaten": "threat",
+    }.items()
+    for noun in nouns.split()
+}
+_NOUNS = _AGENT_NOUNS | _ACTION_NOUNS
+_BASE_FORM = _IRREGULAR | _NOUNS | {
+    noun + ("es" if noun.endswith(("s", "x", "ch")) else "s"): verb for noun, verb in _NOUNS.items()
+} | {"entries": "enter"}
 
 
 @lru_cache(maxsize=1)

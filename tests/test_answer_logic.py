@@ -152,6 +152,12 @@ def test_agent_nouns_meet_their_verb():
     assert terms("governor") != terms("government")
 
 
+def test_action_nouns_meet_their_verb():
+    assert terms("What does Russia have to choose?")[-1] == terms("a stark choice")[-1] == "choos"
+    assert terms("Who died?") == terms("deaths") == ["die"]
+    assert terms("losses and entries") == terms("lost and entered") == ["lose", "enter"]
+
+
 def test_sentence_with_the_question_terms_wins():
     candidates = [
         _candidate(0, 0, "The weather in Brussels was cold and grey that week in January."),
