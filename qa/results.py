@@ -29,6 +29,14 @@ class Passage:
                 data.pop(key)
         return data
 
+    def as_citation(self, n: int) -> Citation:
+        """The passage as a source to show and open: its best-matching sentence (or all of it)
+        highlighted, for a question the documents do not cover."""
+        start, end = self.focus if self.focus is not None else (self.start, self.end)
+        line = self.line + self.text.count("\n", 0, start - self.start)
+        return Citation(n, self.source, start, end, self.text[start - self.start:end - self.start],
+                        line, self, self.page)
+
     def lead(self) -> tuple[int, str]:
         """(line, text) from its best-matching sentence on ("…" marks a cut), or of all of it."""
         if self.focus is None or self.focus[0] <= self.start:

@@ -125,6 +125,26 @@ async def test_ask_shows_an_answer_with_citation_markers(seeds_engine):
 
 
 @pytest.mark.model
+async def test_a_declined_answer_offers_its_closest_passages_to_open(seeds_engine):
+    app = create_app(seeds_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        entry = await ask(pilot, "Who won the 2018 FIFA World Cup?")
+        assert not entry.answer.found and entry.answer.passages
+        panel = app.screen.query_one(CitationsPanel)
+        shown = [item.citation for item in panel.query(CitationItem)]
+        assert [c.source for c in shown] == [p.source for p in entry.answer.passages[:3]]
+        assert "closest" in str(app.screen.query_one("#sources-hint").render())
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DocumentScreen)
+        await pilot.pause()
+        first = shown[0]
+        assert screen.highlighted == first.text == seeds_engine.document_text(first.source)[first.start:first.end]
+
+
+@pytest.mark.model
 async def test_opening_a_citation_shows_the_document_at_the_highlighted_span(seeds_engine):
     app = create_app(seeds_engine)
     async with app.run_test(size=SIZE) as pilot:
@@ -552,4 +572,4 @@ async def test_ctrl_o_after_an_answer_without_sources_says_why(fake_engine):
         assert not entry.answer.found and not entry.answer.citations
         await pilot.press("ctrl+o")
         await pilot.pause()
-        assert "cites no source" in seen[-1]
+        assert "no source or close passage" in seen[-1]

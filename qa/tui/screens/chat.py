@@ -41,6 +41,8 @@ def sync_summary(report) -> str:
 # How often the open app looks for documents added, edited or deleted (a scan of file sizes and
 # modification times; only files whose stamp changed are hashed).
 CORPUS_CHECK_SECONDS = 5.0
+# The closest passages a declined answer offers in the sources panel (the transcript lists as many).
+CLOSEST_SHOWN = 3
 
 
 class ChatScreen(Screen):
@@ -194,14 +196,17 @@ class ChatScreen(Screen):
         self._next_question()
 
     @on(Transcript.AnswerSelected)
-    def show_sources(self, event: Transcript.AnswerSelected) -> None:
+    async def show_sources(self, event: Transcript.AnswerSelected) -> None:
         answer = event.entry.answer
         citations = answer.citations if answer else ()
+        closest = () if citations or answer is None else \
+            tuple(p.as_citation(n) for n, p in enumerate(answer.passages[:CLOSEST_SHOWN], 1))
         hint = self.query_one("#sources-hint", Static)
         hint.display = not citations
         if answer is not None and not citations:
-            hint.update(Text("Not in the documents: no sources for this answer."))
-        self.query_one(CitationsPanel).show(citations)
+            hint.update(Text("Not in the documents. The closest passages (enter opens):" if closest
+                             else "Not in the documents: no sources for this answer."))
+        await self.query_one(CitationsPanel).show(citations or closest, closest=bool(closest))
 
     @on(ListView.Selected, "#citations")
     def open_selected(self, event: ListView.Selected) -> None:
@@ -363,17 +368,17 @@ class ChatScreen(Screen):
     def action_open_citation(self) -> None:
         panel = self.query_one(CitationsPanel)
         if panel.current is None:
-            message = ("This answer cites no source, so there is nothing to open."
+            message = ("This answer has no source or close passage to open."
                        if self.conversation.turns else "No source to open yet: ask a question first.")
             self.notify(message, severity="warning")
             return
         self.open_document(panel.current)
 
-    def action_new_conversation(self) -> None:
+    async def action_new_conversation(self) -> None:
         self.conversation = Conversation(self.engine)
         transcript = self.query_one(Transcript)
         transcript.clear()
-        self.query_one(CitationsPanel).show(())
+        await self.query_one(CitationsPanel).show(())
         hint = self.query_one("#sources-hint", Static)
         hint.update(Text("Ask a question; the sources of the answer appear here."))
         hint.display = True

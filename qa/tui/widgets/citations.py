@@ -13,14 +13,15 @@ from qa.tui.render import passage_with_highlight, source_label
 class CitationView(Widget):
     COMPONENT_CLASSES = {"citation--label", "citation--highlight"}
 
-    def __init__(self, citation: Citation) -> None:
+    def __init__(self, citation: Citation, closest: bool = False) -> None:
         super().__init__()
         self.citation = citation
+        self.closest = closest  # a closest passage of a question not found: no [n] in any answer
 
     def render(self) -> Text:
         c = self.citation
         label = Text.assemble(
-            (f"[{c.n}] ", self.get_component_rich_style("citation--label")),
+            ("closest: " if self.closest else f"[{c.n}] ", self.get_component_rich_style("citation--label")),
             (source_label(c.source, c.line, c.page), self.get_component_rich_style("citation--label")),
             "\n",
         )
@@ -28,17 +29,19 @@ class CitationView(Widget):
 
 
 class CitationItem(ListItem):
-    def __init__(self, citation: Citation) -> None:
-        super().__init__(CitationView(citation))
+    def __init__(self, citation: Citation, closest: bool = False) -> None:
+        super().__init__(CitationView(citation, closest))
         self.citation = citation
 
 
 class CitationsPanel(ListView):
     """Enter (or a click) on a source opens the document at the cited span."""
 
-    def show(self, citations: tuple[Citation, ...]) -> None:
-        self.clear()
-        self.extend(CitationItem(c) for c in citations)
+    async def show(self, citations: tuple[Citation, ...], closest: bool = False) -> None:
+        """The sources of an answer; or, ``closest``, the passages nearest a question the
+        documents do not cover."""
+        await self.clear()  # the old items gone first, so that index 0 is the new first item
+        await self.extend(CitationItem(c, closest) for c in citations)
         self.index = 0 if citations else None
         self.border_subtitle = "enter opens" if citations else ""
 
