@@ -464,11 +464,23 @@ async def test_history_new_conversation_and_export(fake_engine, tmp_path):
         [written] = folder.glob("qa-conversation-*.md")
         assert "## 2. How long did the meeting last?" in written.read_text(encoding="utf-8")
 
+        # A new conversation forgets the context, not the answers: they stay on screen, and the
+        # export holds both conversations, the boundary marked.
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.screen.conversation.turns == []
-        assert not app.screen.query(QuestionEntry)
-        assert not app.screen.query_one(CitationsPanel).children
+        assert len(app.screen.query(QuestionEntry)) == 2
+        await ask(pilot, "Who chaired the meeting?")
+        assert [t.question for t in app.screen.conversation.turns] == ["Who chaired the meeting?"]
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        both = tmp_path / "both.md"
+        app.screen.query_one("#export-path").value = str(both)
+        await pilot.press("enter")
+        await pilot.pause()
+        markdown = both.read_text(encoding="utf-8")
+        assert markdown.index("## 2. How long did the meeting last?") < markdown.index("New conversation") \
+            < markdown.index("## 3. Who chaired the meeting?")
 
 
 async def test_help_lists_every_binding(fake_engine):

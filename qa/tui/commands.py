@@ -9,7 +9,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 COMMANDS = [
     ("Rebuild the index", "rebuild", "Index new and edited documents, drop deleted ones (ctrl+r)"),
     ("Export the conversation to Markdown", "export", "Questions, answers and cited text (ctrl+s)"),
-    ("New conversation", "new_conversation", "Forget the conversation so far (ctrl+n)"),
+    ("New conversation", "new_conversation", "Follow-ups stop using the questions so far (ctrl+n)"),
     ("Open the selected source", "open_citation", "Show the document at the cited span (ctrl+o)"),
     ("Keys", "app.help", "Every key binding (F1)"),
 ]

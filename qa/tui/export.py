@@ -8,8 +8,11 @@ from qa.results import Turn
 from qa.tui.render import snippet, source_label
 
 
-def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str, now=None) -> str:
+def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str, now=None,
+                          new_conversation_at: Sequence[int] = ()) -> str:
     """Each question, its answer with ``[n]`` markers and the cited text with file and span.
+    A line marks where a new conversation began (before the turns numbered
+    ``new_conversation_at``, counted from 1).
 
     ``now(citation)`` gives the citation as it stands in the index today (Engine.current_citation):
     a citation whose document was edited and re-indexed since the answer gets a note saying where
@@ -17,6 +20,8 @@ def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str, now=Non
     lines = ["# qa conversation", "", f"Documents: `{corpus}`  ", f"Exported: {when}", ""]
     for number, turn in enumerate(turns, 1):
         answer = turn.answer
+        if number in new_conversation_at:
+            lines += ["---", "", "*New conversation: the questions below do not follow up those above.*", ""]
         lines += [f"## {number}. {_one_line(turn.question)}", ""]
         lines += [answer.text if answer.found else f"*{answer.text}*", ""]
         for c in answer.citations:

@@ -17,6 +17,7 @@ from textual.widgets import Footer, Header, Input, ListView, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from qa.engine import Conversation, Engine
+from qa.results import Turn
 from qa.tui.export import conversation_markdown
 from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexProgressed,
                              IndexStarted, IndexSynced, IndexWaited, user_message)
@@ -59,6 +60,7 @@ class ChatScreen(Screen):
         self.engine = engine
         self.export_dir = export_dir or Path.cwd()
         self.conversation = Conversation(engine)
+        self.earlier: list[list[Turn]] = []  # the turns of the conversations before this one
         self.ready = False          # the index and the model are loaded
         self.failed = False         # they could not be: nothing can be answered
         self.indexing = False
@@ -369,22 +371,20 @@ class ChatScreen(Screen):
         panel = self.query_one(CitationsPanel)
         if panel.current is None:
             message = ("This answer has no source or close passage to open."
-                       if self.conversation.turns else "No source to open yet: ask a question first.")
+                       if self.all_turns() else "No source to open yet: ask a question first.")
             self.notify(message, severity="warning")
             return
         self.open_document(panel.current)
 
-    async def action_new_conversation(self) -> None:
+    def action_new_conversation(self) -> None:
+        """Follow-ups stop using the questions so far; those stay on screen and in the export."""
+        if self.conversation.turns:
+            self.earlier.append(list(self.conversation.turns))
         self.conversation = Conversation(self.engine)
-        transcript = self.query_one(Transcript)
-        transcript.clear()
-        await self.query_one(CitationsPanel).show(())
-        hint = self.query_one("#sources-hint", Static)
-        hint.update(Text("Ask a question; the sources of the answer appear here."))
-        hint.display = True
         # Questions still waiting belonged to the old conversation.
         self.waiting.clear()
-        transcript.add_note("New conversation: earlier questions are forgotten.")
+        self.query_one(Transcript).add_note(
+            "New conversation: follow-up questions no longer use the questions above.")
         self.query_one("#question").focus()
 
     def action_rebuild(self) -> None:
@@ -398,8 +398,12 @@ class ChatScreen(Screen):
             return
         self.rebuild_index()
 
+    def all_turns(self) -> list[Turn]:
+        """Every question asked since the app started, earlier conversations first."""
+        return [turn for turns in self.earlier for turn in turns] + list(self.conversation.turns)
+
     def action_export(self) -> None:
-        if not self.conversation.turns:
+        if not self.all_turns():
             self.notify("Nothing to export yet: ask a question first.", severity="warning")
             return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -417,14 +421,18 @@ class ChatScreen(Screen):
                         "another name.", title="Not exported", severity="warning", markup=False)
             return
         try:
-            markdown = conversation_markdown(self.conversation.turns, str(self.engine.corpus),
+            starts, count = [], 0
+            for turns in self.earlier:
+                count += len(turns)
+                starts.append(count + 1)
+            markdown = conversation_markdown(self.all_turns(), str(self.engine.corpus),
                                              datetime.now().strftime("%Y-%m-%d %H:%M"),
-                                             self.engine.current_citation)
+                                             self.engine.current_citation, new_conversation_at=starts)
             with target.open("x", encoding="utf-8") as handle:  # never over an existing file
                 handle.write(markdown)
         except OSError as exc:
             self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed",
                         severity="error", markup=False)
             return
-        self.notify(f"Saved {len(self.conversation.turns)} question(s) to {target}",
+        self.notify(f"Saved {len(self.all_turns())} question(s) to {target}",
                     title="Exported", markup=False)
