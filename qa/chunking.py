@@ -114,7 +114,22 @@ def _line_sentences(line: str) -> list[Span]:
             spans.append((pos, match.start()))
             pos = match.end()
         spans.append((pos, len(line)))
-    return [t for t in (_trim(line, s, e) for s, e in spans) if t[1] > t[0]]
+    return _markers_joined(line, [t for t in (_trim(line, s, e) for s, e in spans) if t[1] > t[0]])
+
+
+# A list item's marker alone ("1." of "1. Check the calendar", which the splitter takes for a
+# sentence of its own) is no sentence: it is joined to the text it numbers.
+_MARKER_ONLY = re.compile(r"(?:\(?(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})[.)]|[-*+•–])")
+
+
+def _markers_joined(line: str, spans: list[Span]) -> list[Span]:
+    out: list[Span] = []
+    for span in spans:
+        if out and _MARKER_ONLY.fullmatch(line[out[-1][0]:out[-1][1]]):
+            out[-1] = (out[-1][0], span[1])
+        else:
+            out.append(span)
+    return out
 
 
 def _blingfire_sentences(line: str) -> list[Span] | None:

@@ -40,7 +40,8 @@ from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, 
 from qa.late_interaction import Projection, TokenVectors
 from qa.lexical import TERM_RULES, terms
 
-SCHEMA = 3  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy)
+SCHEMA = 4  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
+# 4: a list marker ("1.") is part of its item's sentence
 CURRENT = "CURRENT"
 LOCK = ".lock"
 BUILD_PREFIX = ".build-"

@@ -58,6 +58,13 @@ def test_sentences_of_a_sub_range_use_document_offsets():
     assert [text[s:e] for s, e in spans] == ["Keep this one.", "And this one."]
 
 
+def test_a_list_marker_belongs_to_its_item():
+    text = "Follow these steps:\n1. Check the calendar. Ask first.\n2) Fill in the form.\n- A bullet.\n(a) Last."
+    assert [text[s:e] for s, e in split_sentences(text, 0, len(text))] == [
+        "Follow these steps:", "1. Check the calendar.", "Ask first.", "2) Fill in the form.",
+        "- A bullet.", "(a) Last."]
+
+
 def test_a_line_break_always_ends_a_sentence():
     text = "This line has no full stop\nbut this one does."
     assert [text[s:e] for s, e in split_sentences(text, 0, len(text))] == [
