@@ -195,9 +195,12 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),
                      default=0.0)
     confidence = answer_confidence(best_dense, coverage, scored, max(similarity, default=0.0))
-    if names_a_rare_mention(question, scored, snap.doc_freq):
+    # The rules on names read the question as asked, or as rewritten ("What did he say?" ->
+    # "What did Samuel Okafor say?"), not the context a follow-up carries.
+    asked = question if query.is_followup else query.text
+    if names_a_rare_mention(asked, scored, snap.doc_freq):
         needed = 0.0
-    elif unseen_names(question, snap.doc_freq):
+    elif unseen_names(asked, snap.doc_freq):
         needed = UNSEEN_NAME_CONFIDENCE
     else:
         needed = ABSTAIN_BELOW

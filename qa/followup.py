@@ -114,15 +114,20 @@ def swapped_subject(question: str, previous: str) -> str | None:
 def resolve(question: str, history: Sequence[Turn]) -> Query:
     """The query for ``question``, widened with the previous turn when it is a follow-up."""
     own = {t: 1.0 for t in question_terms(question)}
+    turns = answered(history)
+    if turns:
+        # "And Henrietta Cole?" names someone new, so it is no follow-up by the rules below, yet
+        # it asks the previous question again about her.
+        previous = turns[-1]
+        prior = previous.answer.query or previous.question
+        if prior.startswith(previous.question + " "):
+            prior = previous.question  # a follow-up widened with its context: its own words
+        swapped = swapped_subject(question, prior) or named_by_answer(question, previous)
+        if swapped is not None:
+            return Query(swapped, {t: 1.0 for t in question_terms(swapped)})
     if not is_followup(question, history):
         return Query(question, own)
-    previous = answered(history)[-1]
-    prior = previous.answer.query or previous.question
-    if prior.startswith(previous.question + " "):
-        prior = previous.question  # a follow-up widened with its context: its own words
-    swapped = swapped_subject(question, prior) or named_by_answer(question, previous)
-    if swapped is not None:
-        return Query(swapped, {t: 1.0 for t in question_terms(swapped)})
+    previous = turns[-1]
     context = previous.answer.query or previous.question
     context = context[-MAX_CONTEXT_CHARS:]
     weighted = dict(own)

@@ -143,6 +143,15 @@ def test_names_no_document_mentions_are_found():
                         doc_freq) == []
 
 
+def test_and_a_full_new_name_asks_the_previous_question_about_them():
+    cited = "Her death in 1998 was mourned."
+    first = Turn("When did Ada Lindqvist die?",
+                 Answer("When did Ada Lindqvist die?", True, cited + " [1]",
+                        (Citation(1, "a.txt", 0, len(cited), cited, 1, None),)))
+    for reply in ("And Henrietta Cole?", "What about Henrietta Cole?"):
+        assert resolve(reply, [first]).text == "When did Henrietta Cole die?"
+
+
 def test_agent_nouns_meet_their_verb():
     assert terms("Who owns the café?") == terms("the owner's café") == ["own", "café"]
     assert terms("the leader of the delegation") == terms("lead the delegation") == ["lead", "deleg"]
