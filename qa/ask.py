@@ -11,7 +11,7 @@ import numpy as np
 
 from qa.answer import (
     PASSAGES_CONSIDERED,
-    UNSEEN_NAME_CONFIDENCE,
+    UNSEEN_CONFIDENCE,
     Candidate,
     answer_confidence,
     answer_type,
@@ -24,7 +24,7 @@ from qa.answer import (
     passage_prior,
     score_sentences,
     select_sentences,
-    unseen_names,
+    unseen_terms,
 )
 from qa.engine import line_of, page_of
 from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
@@ -200,8 +200,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     asked = question if query.is_followup else query.text
     if names_a_rare_mention(asked, scored, snap.doc_freq):
         needed = 0.0
-    elif unseen_names(asked, snap.doc_freq):
-        needed = UNSEEN_NAME_CONFIDENCE
+    elif unseen_terms(asked, snap.doc_freq):
+        needed = UNSEEN_CONFIDENCE
     else:
         needed = ABSTAIN_BELOW
     found.timings["answer"] = time.perf_counter() - t0

@@ -17,7 +17,7 @@ from qa.answer import (
     score_sentences,
     readable_order,
     select_sentences,
-    unseen_names,
+    unseen_terms,
 )
 from qa.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
 from qa.lexical import terms
@@ -133,14 +133,14 @@ def test_a_person_pronoun_after_a_who_question_becomes_the_name_answered():
     assert named_by_answer("What did he say?", turn("Who met Grushko?", "Jens Stoltenberg met him.")) is None
 
 
-def test_names_no_document_mentions_are_found():
-    doc_freq = {"nato": 50, "join": 3}
-    assert unseen_names("When did Finland join NATO?", doc_freq) == ["finland"]
-    assert unseen_names("When did NATO meet?", doc_freq) == []
-    assert unseen_names("Finland", doc_freq) == []  # one word, first: no name by the rule
-    # One unseen name among many words of a long question does not count.
-    assert unseen_names("When did Finland join NATO after talks about troops, missiles and drills?",
+def test_short_questions_mostly_of_unseen_words_are_found():
+    doc_freq = {"nato": 50, "join": 3, "meet": 9, "troop": 4, "missil": 2, "drill": 1, "talk": 7}
+    assert unseen_terms("When did Finland join NATO?", doc_freq) == ["finland"]
+    assert unseen_terms("When did NATO meet?", doc_freq) == []
+    # One unseen word among many of a long question does not count.
+    assert unseen_terms("When did Finland join NATO after talks about troops, missiles and drills?",
                         doc_freq) == []
+    assert unseen_terms("???", doc_freq) == []
 
 
 def test_and_a_full_new_name_asks_the_previous_question_about_them():
