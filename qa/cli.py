@@ -153,6 +153,8 @@ def cmd_index(args) -> int:
     else:
         print(report.summary() if report.changed or report.chunks_embedded
               else f"index is up to date: {report.documents} documents, {report.chunks} chunks")
+        for line in report.changes():
+            print(f"  {line}")
     return 0
 
 
@@ -182,9 +184,15 @@ def _ready_engine(args, build_if_missing: bool):
     except QAError:
         changed = []
     if changed:
-        print(f"qa: warning: {len(changed)} corpus file(s) changed since the index was built; "
-              "answering from the existing index (run `qa index` to update)", file=sys.stderr)
+        print(f"qa: warning: {len(changed)} corpus file(s) changed since the index was built "
+              f"({_names(changed)}); answering from the existing index (run `qa index` to update)",
+              file=sys.stderr)
     return engine
+
+
+def _names(sources: list[str], limit: int = 5) -> str:
+    more = f" and {len(sources) - limit} more" if len(sources) > limit else ""
+    return ", ".join(sources[:limit]) + more
 
 
 def _at_least_one(value: str) -> int:
@@ -279,14 +287,15 @@ def cmd_stats(args) -> int:
         print(json.dumps(stats))
         return 0
     size = stats["size_bytes"] / (1024 * 1024)
-    changed = stats["changed_since_build"]
+    changed = stats["changed_files"]
     print(f"corpus       {stats['corpus']}")
     print(f"index        {stats['index']} (generation {stats['generation']}, {size:.1f} MB)")
     print(f"documents    {stats['documents']} ({stats['skipped']} skipped)")
     print(f"chunks       {stats['chunks']}")
     print(f"model        {stats['model']} ({stats['dimension']} dimensions)")
     print(f"built        {stats['built_at']} in {stats['build_seconds']} s")
-    print(f"changed      {'unknown' if changed is None else changed} file(s) since the build")
+    print(f"changed      {'unknown' if changed is None else len(changed)} file(s) since the build"
+          + (f" ({_names(changed)})" if changed else ""))
     return 0
 
 

@@ -112,7 +112,7 @@ class Engine:
     def stats(self) -> dict:
         manifest = store.read_manifest(self.index_dir)
         try:
-            changed = len(self.changed_files())
+            changed = self.changed_files()
         except QAError:
             changed = None
         return {
@@ -127,7 +127,8 @@ class Engine:
             "built_at": manifest["built_at"],
             "build_seconds": manifest.get("build_seconds"),
             "size_bytes": store.disk_size(store.current_path(self.index_dir)),
-            "changed_since_build": changed,
+            "changed_since_build": None if changed is None else len(changed),
+            "changed_files": changed,
         }
 
     def document_text(self, source: str) -> str:

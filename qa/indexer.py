@@ -61,6 +61,8 @@ class SyncReport:
     seconds: float
     generation: int
     skipped: dict[str, str] = field(default_factory=dict)
+    # The documents behind the counts: {"added": [...], "updated": [...], "removed": [...]}.
+    sources: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -85,7 +87,19 @@ class SyncReport:
             "seconds": round(self.seconds, 3),
             "generation": self.generation,
             "skipped": self.skipped,
+            **{f"{kind}_sources": self.sources.get(kind, []) for kind in ("added", "updated", "removed")},
         }
+
+    def changes(self, limit: int = 10) -> list[str]:
+        """One line per kind of change naming the documents ("added: a.md, b.md"), at most
+        ``limit`` names each."""
+        lines = []
+        for kind in ("added", "updated", "removed"):
+            names = self.sources.get(kind, [])
+            if names:
+                more = f" and {len(names) - limit} more" if len(names) > limit else ""
+                lines.append(f"{kind}: {', '.join(names[:limit])}{more}")
+        return lines
 
 
 def expected_params(embedder: Embedder, corpus: Path | None = None) -> dict:
@@ -226,10 +240,14 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
     chunks: list[ChunkRecord] = []
     fresh: list[ChunkRecord] = []
     counts = Counter()
+    sources: dict[str, list[str]] = {}
     for source, (file, doc) in texts.items():
         segments_hash = _digest(json.dumps(segments[source]))
         old = old_docs.get(source)
-        counts["unchanged" if old and old.sha256 == doc.sha256 else "updated" if old else "added"] += 1
+        kind = "unchanged" if old and old.sha256 == doc.sha256 else "updated" if old else "added"
+        counts[kind] += 1
+        if kind != "unchanged":
+            sources.setdefault(kind, []).append(source)
         documents[source] = StoredDocument(source, doc.text, doc.sha256, doc.format, file.size,
                                            file.mtime_ns, segments_hash, tuple(doc.page_starts))
         if old and old.sha256 == doc.sha256 and old.segments_hash == segments_hash:
@@ -272,9 +290,12 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
     store.remove_leftovers(index_dir, keep=final)
     store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))
+    if removed_sources:
+        sources["removed"] = sorted(removed_sources)
     return SyncReport(counts["added"], counts["updated"], len(removed_sources), counts["unchanged"],
                       embedded, len(documents), len(chunks), time.perf_counter() - began,
-                      generation, {s: m["reason"] for s, m in skipped.items()})
+                      generation, {s: m["reason"] for s, m in skipped.items()},
+                      {kind: sorted(names) for kind, names in sources.items()})
 
 
 WordParts = tuple[np.ndarray, np.ndarray, np.ndarray]  # int8 vectors, scales, vocabulary ids

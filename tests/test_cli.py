@@ -239,7 +239,8 @@ def test_stats_json_defaults_env_and_staleness(workdir, built, tmp_path):
     (corpus / "new.md").write_text("A new note about the harbour works, written today.\n")
     env = {"QA_CORPUS": str(corpus), "QA_INDEX": str(workdir / "embeddings")}
     stats = json.loads(qa("stats", "--json", cwd=tmp_path, env=env).stdout)
-    assert stats["changed_since_build"] == 1
+    assert stats["changed_since_build"] == 1 and stats["changed_files"] == ["new.md"]
+    assert "1 file(s) since the build (new.md)" in qa("stats", cwd=tmp_path, env=env).stdout
 
     text = qa("stats", cwd=workdir, script=True)
     assert text.returncode == 0

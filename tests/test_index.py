@@ -205,6 +205,9 @@ def test_add_a_document(corpus, index_dir):
     engine = engine_for(corpus, index_dir, embedder)
     report = engine.sync()
     assert (report.added, report.updated, report.removed, report.unchanged) == (1, 0, 0, 3)
+    assert report.sources == {"added": ["notes/garden.txt"]}
+    assert report.changes() == ["added: notes/garden.txt"]
+    assert report.to_json()["added_sources"] == ["notes/garden.txt"]
     assert report.chunks_embedded == 2 == embedder.texts_encoded
     assert (report.documents, report.chunks, report.generation) == (4, 10, 2)
     assert sources_for(engine, "trembleweed orchids glasshouse")[0] == "notes/garden.txt"
@@ -264,6 +267,7 @@ def test_delete_a_document_removes_it_from_every_part(corpus, index_dir):
     engine = engine_for(corpus, index_dir, embedder)
     report = engine.sync()
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 1, 2)
+    assert report.changes() == ["removed: notes/railway.txt"]
     assert report.chunks_embedded == 0 == embedder.texts_encoded
     assert (report.documents, report.chunks) == (2, 5)
     assert "notes/railway.txt" not in sources_for(engine, "marvolite steam engine museum")

@@ -304,7 +304,8 @@ class ChatScreen(Screen):
         if message.startup:
             status.set_status(f"Index built: {summary}. Loading the model…", busy=True)
         else:
-            self.query_one(Transcript).add_note(f"Index rebuilt: {summary}.")
+            changes = "".join(f"\n{line}" for line in message.report.changes())
+            self.query_one(Transcript).add_note(f"Index rebuilt: {summary}.{changes}")
             status.set_status(f"Index rebuilt: {summary} · Ready · F1 for help")
         self.notify(summary, title="Index built" if message.startup else "Index rebuilt",
                     markup=False)
