@@ -142,6 +142,7 @@ async def test_a_declined_answer_offers_its_closest_passages_to_open(seeds_engin
         await pilot.pause()
         first = shown[0]
         assert screen.highlighted == first.text == seeds_engine.document_text(first.source)[first.start:first.end]
+        assert str(screen.query_one("#document-title").render()).startswith("closest passage: ")
 
 
 @pytest.mark.model

@@ -213,9 +213,9 @@ class ChatScreen(Screen):
     @on(ListView.Selected, "#citations")
     def open_selected(self, event: ListView.Selected) -> None:
         if isinstance(event.item, CitationItem):
-            self.open_document(event.item.citation)
+            self.open_document(event.item.citation, self.query_one(CitationsPanel).closest)
 
-    def open_document(self, citation) -> None:
+    def open_document(self, citation, closest: bool = False) -> None:
         try:
             text = self.engine.document_text(citation.source)
             current = self.engine.current_citation(citation)
@@ -233,7 +233,7 @@ class ChatScreen(Screen):
         if current is not citation:
             self.notify(f"{citation.source} changed since this answer; the cited text is now at "
                         f"line {current.line}.", markup=False)
-        self.app.push_screen(DocumentScreen(current, text))
+        self.app.push_screen(DocumentScreen(current, text, closest))
 
     # -- the engine's state -----------------------------------------------------------------
 
@@ -375,7 +375,7 @@ class ChatScreen(Screen):
                        if self.all_turns() else "No source to open yet: ask a question first.")
             self.notify(message, severity="warning")
             return
-        self.open_document(panel.current)
+        self.open_document(panel.current, panel.closest)
 
     def action_new_conversation(self) -> None:
         """Follow-ups stop using the questions so far; those stay on screen and in the export."""

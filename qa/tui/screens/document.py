@@ -38,14 +38,16 @@ class DocumentScreen(Screen):
         Binding("c", "center", "Cited span"),
     ]
 
-    def __init__(self, citation: Citation, text: str) -> None:
+    def __init__(self, citation: Citation, text: str, closest: bool = False) -> None:
         super().__init__()
         self.citation = citation
         self.document = text
+        self.closest = closest  # a closest passage of a declined answer: no [n] to show
 
     def compose(self) -> ComposeResult:
         c = self.citation
-        title = Text.assemble((f"[{c.n}] ", "bold"), (source_label(c.source, c.line, c.page), "bold"),
+        title = Text.assemble(("closest passage: " if self.closest else f"[{c.n}] ", "bold"),
+                              (source_label(c.source, c.line, c.page), "bold"),
                               f"  characters {c.start}–{c.end}")
         yield Static(title, id="document-title")
         before, middle, after, cited = split_document(self.document, c.start, c.end)

@@ -37,9 +37,12 @@ class CitationItem(ListItem):
 class CitationsPanel(ListView):
     """Enter (or a click) on a source opens the document at the cited span."""
 
+    closest = False  # the items are the closest passages of a declined answer, not its sources
+
     async def show(self, citations: tuple[Citation, ...], closest: bool = False) -> None:
         """The sources of an answer; or, ``closest``, the passages nearest a question the
         documents do not cover."""
+        self.closest = closest
         await self.clear()  # the old items gone first, so that index 0 is the new first item
         await self.extend(CitationItem(c, closest) for c in citations)
         self.index = 0 if citations else None
