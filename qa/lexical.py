@@ -22,12 +22,15 @@ STOP_WORDS = frozenset(
 # computed with them: an index made under other rules gets them recomputed (see store).
 TERM_RULES = 4  # 2: irregular past forms; 3: agent nouns; 4: action nouns
 
+def _to_verb(forms_of: dict[str, str]) -> dict[str, str]:
+    """{verb: "form form"} turned round: {form: verb}."""
+    return {form: verb for verb, forms in forms_of.items() for form in forms.split()}
+
+
 # Irregular past forms of common verbs, mapped to the verb before stemming, so that "What did
 # Sherman say?" meets "Sherman said" and "who won" meets "wins". Forms that are mostly other
 # words (bit, born, ground, wound, lay) are left out.
-_IRREGULAR = {
-    form: verb
-    for verb, forms in {
+_IRREGULAR = _to_verb({
         "say": "said", "tell": "told", "meet": "met", "win": "won", "hold": "held", "lead": "led",
         "make": "made", "take": "took taken", "give": "gave given", "go": "went gone",
         "come": "came", "see": "saw seen", "know": "knew known", "think": "thought",
@@ -51,18 +54,14 @@ _IRREGULAR = {
         "spin": "spun", "stick": "stuck", "sting": "stung", "swing": "swung", "dig": "dug",
         "light": "lit", "slide": "slid", "beat": "beaten", "bite": "bitten", "blow": "blew blown",
         "hear": "heard", "tread": "trod trodden", "wake": "woke woken",
-    }.items()
-    for form in forms.split()
-}
+})
 
 
 # Nouns for the one who does something, mapped to the verb, so that "Who owns the café?" meets
 # "its owner" and "the leader of the delegation" meets "led by". Only nouns whose stem would not
 # then meet an unrelated word: "governor" would meet "government", "organizer" "organ", "user"
 # and "worker" are too common, so they are left out.
-_AGENT_NOUNS = {
-    noun: verb
-    for verb, nouns in {
+_AGENT_NOUNS = _to_verb({
         "own": "owner ownership", "lead": "leader leadership", "found": "founder",
         "win": "winner", "lose": "loser", "speak": "speaker", "kill": "killer", "buy": "buyer",
         "sell": "seller", "write": "writer", "read": "reader", "play": "player",
@@ -82,23 +81,17 @@ _AGENT_NOUNS = {
         "supply": "supplier", "provide": "provider", "mediate": "mediator",
         "narrate": "narrator", "interview": "interviewer", "challenge": "challenger",
         "compete": "competitor", "succeed": "successor", "rob": "robber",
-    }.items()
-    for noun in nouns.split()
-}
+})
 # Nouns for the act, mapped to the verb where the stemmer leaves them apart: "What did Sherman
 # say Russia has to choose?" meets "a stark choice", "How many died?" meets "deaths".
-_ACTION_NOUNS = {
-    noun: verb
-    for verb, nouns in {
+_ACTION_NOUNS = _to_verb({
         "choose": "choice", "decide": "decision", "agree": "agreement", "die": "death dead",
         "lose": "loss", "sell": "sale", "grow": "growth", "expand": "expansion",
         "depart": "departure", "invade": "invasion", "suspend": "suspension", "expel": "expulsion",
         "respond": "response", "deny": "denial", "fail": "failure", "explain": "explanation",
         "describe": "description", "speak": "speech", "believe": "belief", "prove": "proof",
         "enter": "entry", "threaten": "threat",
-    }.items()
-    for noun in nouns.split()
-}
+})
 _NOUNS = _AGENT_NOUNS | _ACTION_NOUNS
 _BASE_FORM = _IRREGULAR | _NOUNS | {
     noun + ("es" if noun.endswith(("s", "x", "ch")) else "s"): verb for noun, verb in _NOUNS.items()
