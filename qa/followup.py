@@ -16,6 +16,7 @@ ANAPHORA = frozenset(
 # Pronouns for people: after "Who chaired the meeting?", "he" is whoever the answer names.
 PERSONAL = frozenset("he him his she her hers they them their theirs".split())
 _ASKS_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom|whose)\b", re.I)
+_ASKS_AGAIN = re.compile(r"^\s*(?:and|but|also|what about|how about)\b", re.I)
 # Context terms count this much against the new question's own terms.
 CONTEXT_WEIGHT = 0.5
 SENTENCE_CONTEXT_WEIGHT = 0.25
@@ -115,19 +116,22 @@ def resolve(question: str, history: Sequence[Turn]) -> Query:
     """The query for ``question``, widened with the previous turn when it is a follow-up."""
     own = {t: 1.0 for t in question_terms(question)}
     turns = answered(history)
-    if turns:
-        # "And Henrietta Cole?" names someone new, so it is no follow-up by the rules below, yet
-        # it asks the previous question again about her.
-        previous = turns[-1]
+    if not turns:
+        return Query(question, own)
+    previous = turns[-1]
+    followup = is_followup(question, history)
+    # "And Henrietta Cole?" names someone new, so it is no follow-up by the rules of is_followup,
+    # yet it asks the previous question again about her; a bare "Emily Sherwin", without "and",
+    # "what about" or a question mark, is a search of its own.
+    if followup or _ASKS_AGAIN.match(question) or question.rstrip().endswith("?"):
         prior = previous.answer.query or previous.question
         if prior.startswith(previous.question + " "):
             prior = previous.question  # a follow-up widened with its context: its own words
         swapped = swapped_subject(question, prior) or named_by_answer(question, previous)
         if swapped is not None:
             return Query(swapped, {t: 1.0 for t in question_terms(swapped)})
-    if not is_followup(question, history):
+    if not followup:
         return Query(question, own)
-    previous = turns[-1]
     context = previous.answer.query or previous.question
     context = context[-MAX_CONTEXT_CHARS:]
     weighted = dict(own)

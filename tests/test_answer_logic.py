@@ -150,6 +150,8 @@ def test_and_a_full_new_name_asks_the_previous_question_about_them():
                         (Citation(1, "a.txt", 0, len(cited), cited, 1, None),)))
     for reply in ("And Henrietta Cole?", "What about Henrietta Cole?"):
         assert resolve(reply, [first]).text == "When did Henrietta Cole die?"
+    # A bare name without "and" or a question mark is a search of its own.
+    assert resolve("Henrietta Cole", [first]).text == "Henrietta Cole"
 
 
 def test_agent_nouns_meet_their_verb():
