@@ -84,7 +84,6 @@ def answer_confidence(best_dense: float, coverage: float, scored: Sequence["Scor
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-
 # A question about someone the documents mention only in passing ("Who is Emily Sherwin?", "What
 # did Sherwin say?") gets a weak passage cosine, since the model does not know the name, and the
 # confidence model alone declines it, though one sentence holds every word of the question. So a
@@ -129,6 +128,7 @@ def names_a_rare_mention(question: str, scored: Sequence[Scored], doc_freq: Mapp
     if max((s.overlap for s in scored), default=0.0) < FULL_COVERAGE:
         return False
     return any(0 < doc_freq.get(t, 0) <= RARE_NAME_CHUNKS for t in question_names(question))
+
 
 _WORDS = re.compile(r"\w+")
 

@@ -382,8 +382,8 @@ class ChatScreen(Screen):
         if self.conversation.turns:
             self.earlier.append(list(self.conversation.turns))
         self.conversation = Conversation(self.engine)
-        # Questions still waiting belonged to the old conversation.
-        self.waiting.clear()
+        # Questions still waiting (typed while the model loads) stay on screen, so they are still
+        # answered, in the new conversation.
         self.query_one(Transcript).add_note(
             "New conversation: follow-up questions no longer use the questions above.")
         self.query_one("#question").focus()

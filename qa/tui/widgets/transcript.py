@@ -124,10 +124,6 @@ class Transcript(VerticalScroll, can_focus=True):
         entry.add_class("-selected")
         self.post_message(self.AnswerSelected(entry))
 
-    def clear(self) -> None:
-        self.selected = None
-        self.remove_children()
-
     def _move(self, step: int) -> None:
         entries = self.answered()
         if not entries:
