@@ -12,6 +12,7 @@ from qa.answer import (
     has_answer_type,
     is_question,
     names_a_rare_mention,
+    one_slip,
     question_names,
     quote_balance,
     score_sentences,
@@ -141,6 +142,10 @@ def test_short_questions_mostly_of_unseen_words_are_found():
     assert unseen_terms("When did Finland join NATO after talks about troops, missiles and drills?",
                         doc_freq) == []
     assert unseen_terms("???", doc_freq) == []
+    # A typing slip away from a word of the documents is no unseen word.
+    assert unseen_terms("When did Finlnd join NATO?", {**doc_freq, "finland": 2}) == []
+    assert one_slip("grushkoo", "grushko") and one_slip("demnad", "demand") and one_slip("rusia", "russia")
+    assert not one_slip("abc", "abd") and not one_slip("ukraine", "ukraine") and not one_slip("nato", "natoxx")
 
 
 def test_and_a_full_new_name_asks_the_previous_question_about_them():

@@ -47,6 +47,8 @@ QUESTIONS = [
     ("What did Sherwin say?", ["limited success"]),
     # A list announced by one sentence is quoted with its items.
     ("What key issues did the Russian Defense Ministry list?", ["Third, it is about restricting"]),
+    # A typing slip in a name.
+    ("What did Grushkoo demand?", ["expansion", "legal guarantees", "written response"]),
 ]
 
 OUT_OF_CORPUS = [
