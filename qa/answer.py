@@ -286,10 +286,11 @@ ADJACENT_GAP = 4
 
 def readable_order(chosen: Sequence[Scored],
                    linked: Sequence[tuple[Candidate, Candidate]] = ()) -> list[Scored]:
-    """Runs of sentences that follow each other in a document stay together in text order, and
-    so do the parts of a quotation (``linked``: pairs that must stand together, also when not
-    adjacent); the runs come in the order of their best sentence, so the best sentence is in the
-    first run whatever precedes it in its passage."""
+    """Runs of sentences that follow each other in one passage stay together in text order, and
+    so do the parts of a quotation (``linked``: pairs that must stand together, also across two
+    passages); the runs come in the order of their best sentence, so the best sentence is in the
+    first run whatever precedes it in its passage. Adjacent sentences of two passages are not
+    tied: that pulled a neighbouring paragraph ahead of the best one (SQuAD R@1 .874 -> .869)."""
     items = sorted(chosen, key=lambda s: (s.candidate.source, s.candidate.start))
     group = list(range(len(items)))
     pairs = {frozenset(((a.source, a.start), (b.source, b.start))) for a, b in linked}
@@ -302,7 +303,7 @@ def readable_order(chosen: Sequence[Scored],
     for i, item in enumerate(items):
         for j in range(i):
             a, b = items[j].candidate, item.candidate
-            follows = j == i - 1 and a.source == b.source and b.start - a.end <= ADJACENT_GAP
+            follows = j == i - 1 and a.passage == b.passage and b.start - a.end <= ADJACENT_GAP
             if follows or frozenset(((a.source, a.start), (b.source, b.start))) in pairs:
                 group[root(i)] = root(j)
     best: dict[int, float] = {}

@@ -202,6 +202,12 @@ def test_the_best_sentence_leads_even_when_its_passage_has_an_earlier_runner_up(
     # Sentences that follow each other stay in text order, the run led by its best sentence.
     before = Scored(_candidate(0, 1, "Soldiers were killed on Wednesday.", start=45), 1.8, 0.3)
     assert readable_order([troops, before, killed]) == [before, killed, troops]
+    # Adjacent sentences of two passages (a chunk boundary between them) are not tied: the
+    # neighbouring paragraph must not come ahead of the best one.
+    end_of_one = Scored(_candidate(0, 5, "The last sentence of one chunk.", start=500), 1.0, 0.3)
+    start_of_two = Scored(_candidate(1, 0, "The first sentence of the next.", start=532), 2.0, 0.8)
+    farther = Scored(_candidate(1, 1, "And one more after it.", start=564), 1.5, 0.5)
+    assert readable_order([end_of_one, start_of_two, farther]) == [start_of_two, farther, end_of_one]
 
 
 def test_selection_drops_weak_runners_up():
