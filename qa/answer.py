@@ -372,9 +372,11 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
     for item in list(out):
         if item not in out:
             continue  # dropped to make room for a better sentence's completion
-        added = _completion(item.candidate, ordered[item.candidate.source])
+        document = ordered[item.candidate.source]
+        at = next(i for i, c in enumerate(document) if c.start == item.candidate.start)
+        added = _completion(item.candidate, document, at)
         if added == [] and lacks_kind and item is out[0]:
-            added = _holding(kind, item.candidate, ordered[item.candidate.source])
+            added = _holding(kind, item.candidate, document, at)
         if added is None:
             if item.candidate.text.rstrip().endswith(":") and len(out) > 1:
                 out.remove(item)  # introduces what it cannot show: says nothing on its own
@@ -399,9 +401,10 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
     return readable_order(out, linked)
 
 
-def _holding(kind: str, sentence: Candidate, document: Sequence[Candidate]) -> list[Candidate]:
-    """[the sentence right after ``sentence``] if it holds the kind of answer asked for."""
-    at = next(i for i, c in enumerate(document) if c.start == sentence.start)
+def _holding(kind: str, sentence: Candidate, document: Sequence[Candidate],
+             at: int) -> list[Candidate]:
+    """[the sentence right after ``sentence`` (``document[at]``)] if it holds the kind of answer
+    asked for."""
     if at + 1 < len(document):
         following = document[at + 1]
         if following.start - sentence.end <= ADJACENT_GAP and has_answer_type(following.text, kind):
@@ -423,12 +426,12 @@ def _list_after(sentence: Candidate, document: Sequence[Candidate], at: int) -> 
     return items
 
 
-def _completion(sentence: Candidate, document: Sequence[Candidate]) -> list[Candidate] | None:
-    """The neighbours that make ``sentence`` whole: [] when it is whole already, None when the
-    sentences at hand cannot make it whole within MAX_COMPLETION sentences. ``document`` holds
-    the sentences at hand of its document, in text order. A sentence that introduces a list is
-    made whole by the list's items (see _list_after)."""
-    at = next(i for i, c in enumerate(document) if c.start == sentence.start)
+def _completion(sentence: Candidate, document: Sequence[Candidate],
+                at: int) -> list[Candidate] | None:
+    """The neighbours that make ``sentence`` (``document[at]``) whole: [] when it is whole
+    already, None when the sentences at hand cannot make it whole within MAX_COMPLETION
+    sentences. ``document`` holds the sentences at hand of its document, in text order. A
+    sentence that introduces a list is made whole by the list's items (see _list_after)."""
     items = _list_after(sentence, document, at)
     if items and not _LIST_OPENS.match(sentence.text):
         return items

@@ -163,6 +163,7 @@ def _ready_engine(args, build_if_missing: bool):
     from qa.errors import IndexMissing, QAError
 
     from qa import store
+    from qa.indexer import name_list
 
     engine = _engine(args)
     if not engine.index_exists():
@@ -185,14 +186,10 @@ def _ready_engine(args, build_if_missing: bool):
         changed = []
     if changed:
         print(f"qa: warning: {len(changed)} corpus file(s) changed since the index was built "
-              f"({_names(changed)}); answering from the existing index (run `qa index` to update)",
+              f"({name_list(changed, 5)}); answering from the existing index (run `qa index` to "
+              "update)",
               file=sys.stderr)
     return engine
-
-
-def _names(sources: list[str], limit: int = 5) -> str:
-    more = f" and {len(sources) - limit} more" if len(sources) > limit else ""
-    return ", ".join(sources[:limit]) + more
 
 
 def _at_least_one(value: str) -> int:
@@ -279,6 +276,7 @@ def _indent(text: str) -> str:
 
 def cmd_stats(args) -> int:
     from qa import store
+    from qa.indexer import name_list
 
     engine = _engine(args)
     store.verify_index(engine.index_dir)  # stats must not describe a damaged index as fine
@@ -295,7 +293,7 @@ def cmd_stats(args) -> int:
     print(f"model        {stats['model']} ({stats['dimension']} dimensions)")
     print(f"built        {stats['built_at']} in {stats['build_seconds']} s")
     print(f"changed      {'unknown' if changed is None else len(changed)} file(s) since the build"
-          + (f" ({_names(changed)})" if changed else ""))
+          + (f" ({name_list(changed, 5)})" if changed else ""))
     return 0
 
 

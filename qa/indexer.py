@@ -33,7 +33,7 @@ from qa.store import ChunkRecord, StoredDocument
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
 # keeps its old chunks and sentence spans, so an index built by the old rules must be refused.
 # (Boilerplate changes need no bump: segments are recomputed and compared on every build.)
-CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines",
+CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines-markers",
             "boilerplate": 1}
 EMBED_BATCH = 128
 LOADING_MODEL = "loading the model"
@@ -93,13 +93,14 @@ class SyncReport:
     def changes(self, limit: int = 10) -> list[str]:
         """One line per kind of change naming the documents ("added: a.md, b.md"), at most
         ``limit`` names each."""
-        lines = []
-        for kind in ("added", "updated", "removed"):
-            names = self.sources.get(kind, [])
-            if names:
-                more = f" and {len(names) - limit} more" if len(names) > limit else ""
-                lines.append(f"{kind}: {', '.join(names[:limit])}{more}")
-        return lines
+        return [f"{kind}: {name_list(self.sources[kind], limit)}"
+                for kind in ("added", "updated", "removed") if self.sources.get(kind)]
+
+
+def name_list(names: list[str], limit: int) -> str:
+    """``names`` joined with commas, the first ``limit`` of them ("a.md, b.md and 3 more")."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def expected_params(embedder: Embedder, corpus: Path | None = None) -> dict:

@@ -22,6 +22,7 @@ STOP_WORDS = frozenset(
 # computed with them: an index made under other rules gets them recomputed (see store).
 TERM_RULES = 4  # 2: irregular past forms; 3: agent nouns; 4: action nouns
 
+
 def _to_verb(forms_of: dict[str, str]) -> dict[str, str]:
     """{verb: "form form"} turned round: {form: verb}."""
     return {form: verb for verb, forms in forms_of.items() for form in forms.split()}
@@ -31,29 +32,29 @@ def _to_verb(forms_of: dict[str, str]) -> dict[str, str]:
 # Sherman say?" meets "Sherman said" and "who won" meets "wins". Forms that are mostly other
 # words (bit, born, ground, wound, lay) are left out.
 _IRREGULAR = _to_verb({
-        "say": "said", "tell": "told", "meet": "met", "win": "won", "hold": "held", "lead": "led",
-        "make": "made", "take": "took taken", "give": "gave given", "go": "went gone",
-        "come": "came", "see": "saw seen", "know": "knew known", "think": "thought",
-        "bring": "brought", "buy": "bought", "build": "built", "send": "sent", "spend": "spent",
-        "lose": "lost", "leave": "left", "find": "found", "begin": "began begun",
-        "become": "became", "write": "wrote written", "speak": "spoke spoken",
-        "break": "broke broken", "choose": "chose chosen", "drive": "drove driven",
-        "eat": "ate eaten", "fall": "fell fallen", "feel": "felt", "fight": "fought",
-        "fly": "flew flown", "forget": "forgot forgotten", "grow": "grew grown", "keep": "kept",
-        "pay": "paid", "run": "ran", "rise": "rose risen", "sell": "sold", "shoot": "shot",
-        "sit": "sat", "stand": "stood", "strike": "struck", "swear": "swore sworn",
-        "teach": "taught", "throw": "threw thrown", "understand": "understood",
-        "wear": "wore worn", "sing": "sang sung", "steal": "stole stolen", "hide": "hid hidden",
-        "draw": "drew drawn", "freeze": "froze frozen", "shake": "shook shaken",
-        "sleep": "slept", "mean": "meant", "deal": "dealt", "seek": "sought", "catch": "caught",
-        "flee": "fled", "feed": "fed", "hang": "hung", "lend": "lent", "withdraw": "withdrew withdrawn",
-        "arise": "arose arisen", "get": "got gotten", "sink": "sank sunk", "swim": "swam swum",
-        "drink": "drank drunk", "ride": "rode ridden", "forbid": "forbade forbidden",
-        "overcome": "overcame", "undertake": "undertook undertaken", "sweep": "swept",
-        "weep": "wept", "tear": "tore torn", "bend": "bent", "bind": "bound", "shine": "shone",
-        "spin": "spun", "stick": "stuck", "sting": "stung", "swing": "swung", "dig": "dug",
-        "light": "lit", "slide": "slid", "beat": "beaten", "bite": "bitten", "blow": "blew blown",
-        "hear": "heard", "tread": "trod trodden", "wake": "woke woken",
+    "say": "said", "tell": "told", "meet": "met", "win": "won", "hold": "held", "lead": "led",
+    "make": "made", "take": "took taken", "give": "gave given", "go": "went gone",
+    "come": "came", "see": "saw seen", "know": "knew known", "think": "thought",
+    "bring": "brought", "buy": "bought", "build": "built", "send": "sent", "spend": "spent",
+    "lose": "lost", "leave": "left", "find": "found", "begin": "began begun",
+    "become": "became", "write": "wrote written", "speak": "spoke spoken",
+    "break": "broke broken", "choose": "chose chosen", "drive": "drove driven",
+    "eat": "ate eaten", "fall": "fell fallen", "feel": "felt", "fight": "fought",
+    "fly": "flew flown", "forget": "forgot forgotten", "grow": "grew grown", "keep": "kept",
+    "pay": "paid", "run": "ran", "rise": "rose risen", "sell": "sold", "shoot": "shot",
+    "sit": "sat", "stand": "stood", "strike": "struck", "swear": "swore sworn",
+    "teach": "taught", "throw": "threw thrown", "understand": "understood",
+    "wear": "wore worn", "sing": "sang sung", "steal": "stole stolen", "hide": "hid hidden",
+    "draw": "drew drawn", "freeze": "froze frozen", "shake": "shook shaken",
+    "sleep": "slept", "mean": "meant", "deal": "dealt", "seek": "sought", "catch": "caught",
+    "flee": "fled", "feed": "fed", "hang": "hung", "lend": "lent", "withdraw": "withdrew withdrawn",
+    "arise": "arose arisen", "get": "got gotten", "sink": "sank sunk", "swim": "swam swum",
+    "drink": "drank drunk", "ride": "rode ridden", "forbid": "forbade forbidden",
+    "overcome": "overcame", "undertake": "undertook undertaken", "sweep": "swept",
+    "weep": "wept", "tear": "tore torn", "bend": "bent", "bind": "bound", "shine": "shone",
+    "spin": "spun", "stick": "stuck", "sting": "stung", "swing": "swung", "dig": "dug",
+    "light": "lit", "slide": "slid", "beat": "beaten", "bite": "bitten", "blow": "blew blown",
+    "hear": "heard", "tread": "trod trodden", "wake": "woke woken",
 })
 
 
@@ -62,35 +63,35 @@ _IRREGULAR = _to_verb({
 # then meet an unrelated word: "governor" would meet "government", "organizer" "organ", "user"
 # and "worker" are too common, so they are left out.
 _AGENT_NOUNS = _to_verb({
-        "own": "owner ownership", "lead": "leader leadership", "found": "founder",
-        "win": "winner", "lose": "loser", "speak": "speaker", "kill": "killer", "buy": "buyer",
-        "sell": "seller", "write": "writer", "read": "reader", "play": "player",
-        "teach": "teacher", "build": "builder", "run": "runner", "make": "maker",
-        "manage": "manager", "employ": "employer", "produce": "producer", "invest": "investor",
-        "negotiate": "negotiator", "support": "supporter", "protest": "protester protestor",
-        "attack": "attacker", "defend": "defender", "invade": "invader", "rule": "ruler",
-        "command": "commander", "invent": "inventor", "create": "creator", "design": "designer",
-        "develop": "developer", "publish": "publisher", "observe": "observer",
-        "advise": "adviser advisor", "vote": "voter", "farm": "farmer", "sing": "singer",
-        "paint": "painter", "drive": "driver", "ride": "rider", "hunt": "hunter",
-        "fight": "fighter", "shoot": "shooter", "trade": "trader", "lend": "lender",
-        "borrow": "borrower", "visit": "visitor", "travel": "traveller traveler",
-        "explore": "explorer", "photograph": "photographer", "research": "researcher",
-        "perform": "performer", "compose": "composer", "edit": "editor",
-        "translate": "translator", "operate": "operator", "manufacture": "manufacturer",
-        "supply": "supplier", "provide": "provider", "mediate": "mediator",
-        "narrate": "narrator", "interview": "interviewer", "challenge": "challenger",
-        "compete": "competitor", "succeed": "successor", "rob": "robber",
+    "own": "owner ownership", "lead": "leader leadership", "found": "founder",
+    "win": "winner", "lose": "loser", "speak": "speaker", "kill": "killer", "buy": "buyer",
+    "sell": "seller", "write": "writer", "read": "reader", "play": "player",
+    "teach": "teacher", "build": "builder", "run": "runner", "make": "maker",
+    "manage": "manager", "employ": "employer", "produce": "producer", "invest": "investor",
+    "negotiate": "negotiator", "support": "supporter", "protest": "protester protestor",
+    "attack": "attacker", "defend": "defender", "invade": "invader", "rule": "ruler",
+    "command": "commander", "invent": "inventor", "create": "creator", "design": "designer",
+    "develop": "developer", "publish": "publisher", "observe": "observer",
+    "advise": "adviser advisor", "vote": "voter", "farm": "farmer", "sing": "singer",
+    "paint": "painter", "drive": "driver", "ride": "rider", "hunt": "hunter",
+    "fight": "fighter", "shoot": "shooter", "trade": "trader", "lend": "lender",
+    "borrow": "borrower", "visit": "visitor", "travel": "traveller traveler",
+    "explore": "explorer", "photograph": "photographer", "research": "researcher",
+    "perform": "performer", "compose": "composer", "edit": "editor",
+    "translate": "translator", "operate": "operator", "manufacture": "manufacturer",
+    "supply": "supplier", "provide": "provider", "mediate": "mediator",
+    "narrate": "narrator", "interview": "interviewer", "challenge": "challenger",
+    "compete": "competitor", "succeed": "successor", "rob": "robber",
 })
 # Nouns for the act, mapped to the verb where the stemmer leaves them apart: "What did Sherman
 # say Russia has to choose?" meets "a stark choice", "How many died?" meets "deaths".
 _ACTION_NOUNS = _to_verb({
-        "choose": "choice", "decide": "decision", "agree": "agreement", "die": "death dead",
-        "lose": "loss", "sell": "sale", "grow": "growth", "expand": "expansion",
-        "depart": "departure", "invade": "invasion", "suspend": "suspension", "expel": "expulsion",
-        "respond": "response", "deny": "denial", "fail": "failure", "explain": "explanation",
-        "describe": "description", "speak": "speech", "believe": "belief", "prove": "proof",
-        "enter": "entry", "threaten": "threat",
+    "choose": "choice", "decide": "decision", "agree": "agreement", "die": "death dead",
+    "lose": "loss", "sell": "sale", "grow": "growth", "expand": "expansion",
+    "depart": "departure", "invade": "invasion", "suspend": "suspension", "expel": "expulsion",
+    "respond": "response", "deny": "denial", "fail": "failure", "explain": "explanation",
+    "describe": "description", "speak": "speech", "believe": "belief", "prove": "proof",
+    "enter": "entry", "threaten": "threat",
 })
 _NOUNS = _AGENT_NOUNS | _ACTION_NOUNS
 _BASE_FORM = _IRREGULAR | _NOUNS | {
