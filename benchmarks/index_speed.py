@@ -71,7 +71,7 @@ class RecordingEmbedder:
         """The real embedder's path: sentence and word vectors come from the chunk's one pass."""
         import numpy as np
 
-        from qa.embedder import Encoded, no_words
+        from qa.index.embedder import Encoded, no_words
 
         vectors = self.encode(texts)
         return Encoded(vectors, [np.tile(vectors[:1], (len(s), 1)) for s in spans],
@@ -80,8 +80,8 @@ class RecordingEmbedder:
 
 def chunk_texts(corpus: Path, scratch: Path) -> list[str]:
     """The texts a full build of ``corpus`` embeds, in the order the indexer embeds them."""
-    from qa.embedder import MODEL_DIMENSION, MODEL_NAME
-    from qa.indexer import sync
+    from qa.index.embedder import MODEL_DIMENSION, MODEL_NAME
+    from qa.index.indexer import sync
 
     recorder = RecordingEmbedder(MODEL_NAME, MODEL_DIMENSION)
     sync(corpus, scratch, recorder)
@@ -96,7 +96,7 @@ def plain_encode(model, texts: list[str]) -> tuple[float, float]:
 
 
 def load_model():
-    from qa.embedder import SentenceTransformerEmbedder
+    from qa.index.embedder import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     embedder.load()

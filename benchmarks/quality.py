@@ -27,9 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.engine import Engine  # noqa: E402
-from qa.embedder import SentenceTransformerEmbedder  # noqa: E402
-from qa.lexical import terms  # noqa: E402
-from qa.retrieval import bm25_scores, dense_ranking, top_rows  # noqa: E402
+from qa.index.embedder import SentenceTransformerEmbedder  # noqa: E402
+from qa.search.lexical import terms  # noqa: E402
+from qa.search.retrieval import bm25_scores, dense_ranking, top_rows  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "bench-data"
 SETS = {
@@ -110,7 +110,7 @@ DENSE_QUERIES = """
 import json, statistics, sys, time
 from pathlib import Path
 from qa.engine import Engine
-from qa.retrieval import dense_ranking
+from qa.search.retrieval import dense_ranking
 engine = Engine(Path(sys.argv[1]), Path(sys.argv[2]))
 engine.load()
 snap = engine.snapshot
@@ -128,7 +128,7 @@ print(statistics.median(times))
 def latency(corpus: Path, index: Path, questions: list[str]) -> dict:
     """Warm p50 of `qa ask --json -` (write a line, read its answer) vs one dense query (embed +
     FAISS search), each in a fresh process of its own so neither inherits the other's state. Both
-    embed with the question encoder qa uses (qa/minilm.py), so the ratio is qa's own overhead."""
+    embed with the question encoder qa uses (qa/index/minilm.py), so the ratio is qa's own overhead."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(questions, handle)

@@ -162,8 +162,8 @@ def _ready_engine(args, build_if_missing: bool):
     """An engine whose index exists; builds it first (for ask) or explains how (for search)."""
     from qa.errors import IndexMissing, QAError
 
-    from qa import store
-    from qa.indexer import name_list
+    from qa.index import store
+    from qa.index.indexer import name_list
 
     engine = _engine(args)
     if not engine.index_exists():
@@ -275,8 +275,8 @@ def _indent(text: str) -> str:
 
 
 def cmd_stats(args) -> int:
-    from qa import store
-    from qa.indexer import name_list
+    from qa.index import store
+    from qa.index.indexer import name_list
 
     engine = _engine(args)
     store.verify_index(engine.index_dir)  # stats must not describe a damaged index as fine

@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from qa import store
+from qa.index import store
 from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
-from qa.documents import file_sha256, scan_corpus
-from qa.embedder import Embedder, SentenceTransformerEmbedder
+from qa.ingest.documents import file_sha256, scan_corpus
+from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexMissing, QAError
-from qa.indexer import IndexProgress, SyncReport, expected_params, sync
+from qa.index.indexer import IndexProgress, SyncReport, expected_params, sync
 from qa.results import Answer, Citation, Passage, Turn
 
 
@@ -165,13 +165,13 @@ class Engine:
 
     def search(self, query: str, k: int = 5) -> list[Passage]:
         """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed)."""
-        from qa.ask import retrieve
+        from qa.answer.ask import retrieve
 
         return retrieve(self, encodable(query), weights=None, k=k).passages
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Answer ``question`` from the documents, using ``history`` to resolve follow-ups."""
-        from qa.ask import answer_question
+        from qa.answer.ask import answer_question
 
         started = time.perf_counter()
         answer = answer_question(self, encodable(question), history)

@@ -35,7 +35,7 @@ class FakeEmbedder:
 
     def encode_chunks(self, texts, spans):
         """Like the real embedder: sentence and word vectors come with the chunk's one encoding."""
-        from qa.embedder import Encoded
+        from qa.index.embedder import Encoded
 
         vectors = self.encode(texts)
         sentences = [self._vectors([text[s:e] for s, e in text_spans]) if text_spans
@@ -49,7 +49,7 @@ class FakeEmbedder:
 
     def _words(self, text):
         """Each kept word's own hashed vector, and a vocabulary id from its hash."""
-        from qa.lexical import STOP_WORDS
+        from qa.search.lexical import STOP_WORDS
 
         words = [w for w in re.findall(r"\w+", text.lower()) if w not in STOP_WORDS]
         ids = np.array([hashlib.md5(w.encode()).digest()[2] * 3 % self.vocabulary_size
@@ -86,7 +86,7 @@ def seeds_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_embedder():
     """The bundled all-MiniLM-L6-v2, loaded once for the whole test session."""
-    from qa.embedder import SentenceTransformerEmbedder
+    from qa.index.embedder import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     embedder.load()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.answer import (
+from qa.answer.sentences import (
     Candidate,
     Scored,
     answer_confidence,
@@ -20,10 +20,10 @@ from qa.answer import (
     select_sentences,
     unseen_terms,
 )
-from qa.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
-from qa.lexical import terms
+from qa.answer.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
+from qa.search.lexical import terms
 from qa.results import Answer, Citation, Turn
-from qa.retrieval import (
+from qa.search.retrieval import (
     bigram_overlap,
     collapse_near_duplicates,
     dense_weight,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qa.boilerplate import (
+from qa.ingest.boilerplate import (
     content_segments,
     corpus_segments,
     is_boilerplate,

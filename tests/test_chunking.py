@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.boilerplate import content_segments, corpus_segments
-from qa.chunking import chunk_segments, default_token_counter, split_long_sentence, split_sentences
+from qa.ingest.boilerplate import content_segments, corpus_segments
+from qa.ingest.chunking import chunk_segments, default_token_counter, split_long_sentence, split_sentences
 from qa.config import MAX_CHUNK_TOKENS
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

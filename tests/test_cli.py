@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS
-from qa import store
+from qa.index import store
 
 QA_SCRIPT = Path(sys.executable).parent / "qa"
 
@@ -164,7 +164,7 @@ def test_an_index_belongs_to_its_folder(tmp_path, fake_embedder):
 
 
 def store_current(index: Path):
-    from qa import store
+    from qa.index import store
 
     return store.current_path_safe(index)
 

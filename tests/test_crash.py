@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS
 
-from qa import store
+from qa.index import store
 from qa.cli import main
-from qa.embedder import MODEL_DIMENSION, MODEL_NAME
+from qa.index.embedder import MODEL_DIMENSION, MODEL_NAME
 from qa.engine import Engine
-from qa.indexer import expected_params
+from qa.index.indexer import expected_params
 
 QUESTION = "What did Grushko demand?"
 

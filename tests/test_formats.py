@@ -16,7 +16,7 @@ import pytest
 
 from conftest import FakeEmbedder
 from qa.engine import Engine
-from qa.readers import SkipFile, decode_text, read_document, unwrap_lines
+from qa.ingest.readers import SkipFile, decode_text, read_document, unwrap_lines
 
 # -- files made for the tests ---------------------------------------------------------------------
 

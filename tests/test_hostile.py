@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import FakeEmbedder
-from qa.boilerplate import content_segments
-from qa.chunking import chunk_segments, default_token_counter
+from qa.ingest.boilerplate import content_segments
+from qa.ingest.chunking import chunk_segments, default_token_counter
 from qa.config import MAX_CHUNK_TOKENS
-from qa.documents import scan_corpus
+from qa.ingest.documents import scan_corpus
 from qa.engine import Conversation, Engine
 from test_formats import fake_cli, make_pdf  # noqa: F401  (fake_cli is a fixture)
 
@@ -85,7 +85,7 @@ def test_a_corpus_of_only_bad_files_is_one_clear_error(tmp_path, fake_cli):
 
 
 def test_damaged_pdf_and_html_files_never_crash_a_read(tmp_path, capfd):
-    from qa.readers import SkipFile, read_document
+    from qa.ingest.readers import SkipFile, read_document
 
     from test_formats import NEWS_PAGE, PDF_PAGES
 
@@ -119,7 +119,7 @@ def test_a_named_pipe_is_not_read(tmp_path):
 
 
 def test_utf8_with_a_stray_byte_keeps_its_characters():
-    from qa.readers import decode_text
+    from qa.ingest.readers import decode_text
 
     data = "Grüße aus Köln — naïve café, 東京.\n".encode() + b"one stray caf\xe9 byte\n"
     text, encoding = decode_text(data)

@@ -17,7 +17,7 @@ def imported_after(code: str) -> set[str]:
 
 
 def test_the_engine_and_the_cli_import_no_textual():
-    modules = imported_after("import qa.engine, qa.cli, qa.ask")
+    modules = imported_after("import qa.engine, qa.cli, qa.answer.ask")
     assert "textual" not in modules
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, FakeEmbedder
-from qa import indexer, lexical, store
+from qa.index import indexer, store
+from qa.search import lexical
 from qa.engine import Engine
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
 
@@ -162,7 +163,7 @@ def test_nothing_changed_embeds_nothing_and_never_calls_the_model(corpus, index_
 
 
 def test_a_build_says_it_is_loading_the_model_before_embedding(corpus, index_dir):
-    from qa.indexer import LOADING_MODEL
+    from qa.index.indexer import LOADING_MODEL
 
     class SlowModel(FakeEmbedder):
         model_loaded = False
@@ -666,7 +667,7 @@ def test_the_lock_is_released_when_its_holder_is_killed(corpus, index_dir):
     index_dir.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from qa.store import IndexLock\n"
+         "import sys, time; from pathlib import Path; from qa.index.store import IndexLock\n"
          "with IndexLock(Path(sys.argv[1])):\n"
          "    print('locked', flush=True); time.sleep(60)\n",
          str(index_dir)],

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa import store
+from qa.index import store
 from qa.engine import Engine
-from qa.late_interaction import (
+from qa.index.late_interaction import (
     PROJECTED_DIMS,
     Projection,
     TokenVectors,
@@ -18,7 +18,7 @@ from qa.late_interaction import (
     quantize,
     unit_rows,
 )
-from qa.retrieval import rerank_by_words
+from qa.search.retrieval import rerank_by_words
 
 
 def random_rows(count: int, dimension: int = 96, seed: int = 0) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Questions are encoded by the network in numpy (qa.minilm); documents by sentence-transformers.
+"""Questions are encoded by the network in numpy (qa.index.minilm); documents by sentence-transformers.
 Both must give the same vectors, or dense search would compare two different models."""
 
 import numpy as np
@@ -31,7 +31,7 @@ def test_numpy_network_matches_sentence_transformers(real_embedder, text):
 
 @pytest.mark.model
 def test_kept_word_pieces_are_the_same_from_the_tokenizer_file(real_embedder):
-    from qa.late_interaction import keep_vocabulary
+    from qa.index.late_interaction import keep_vocabulary
 
     real_embedder.load_model()
     tokenizer = real_embedder._model.tokenizer
@@ -43,7 +43,7 @@ def test_kept_word_pieces_are_the_same_from_the_tokenizer_file(real_embedder):
 
 @pytest.mark.model
 def test_a_few_chunks_are_embedded_alike_without_loading_sentence_transformers(real_embedder):
-    from qa.embedder import SentenceTransformerEmbedder
+    from qa.index.embedder import SentenceTransformerEmbedder
 
     texts = ["The ferry to Glimmerfjord sails at noon. Ingrid Solvang captains it.",
              "Grushko said the talks were useful. “We will see,” he added."]
@@ -67,7 +67,7 @@ def test_a_few_chunks_are_embedded_alike_without_loading_sentence_transformers(r
 def test_erf_is_accurate():
     import math
 
-    from qa.minilm import _erf
+    from qa.index.minilm import _erf
 
     x = np.linspace(-6, 6, 2001, dtype=np.float32)
     expected = np.array([math.erf(float(v)) for v in x])

@@ -10,8 +10,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from qa.boilerplate import _SENTENCE_END, content_segments, corpus_segments
-from qa.chunking import chunk_segments, default_token_counter, split_long_sentence, split_sentences
+from qa.ingest.boilerplate import _SENTENCE_END, content_segments, corpus_segments
+from qa.ingest.chunking import chunk_segments, default_token_counter, split_long_sentence, split_sentences
 from qa.config import MAX_CHUNK_TOKENS
 
 SETTINGS = settings(max_examples=150, deadline=None,

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from qa.indexer import IndexProgress
+from qa.index.indexer import IndexProgress
 
 UNITS = {"reading": "files", "embedding": "chunks", "writing": "steps"}
 

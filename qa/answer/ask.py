@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from qa.answer import (
+from qa.answer.sentences import (
     PASSAGES_CONSIDERED,
     UNSEEN_CONFIDENCE,
     Candidate,
@@ -27,11 +27,11 @@ from qa.answer import (
     unseen_terms,
 )
 from qa.engine import line_of, page_of
-from qa.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
-from qa.late_interaction import TOKEN_WEIGHT
-from qa.lexical import terms
+from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
+from qa.index.late_interaction import TOKEN_WEIGHT
+from qa.search.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn
-from qa.retrieval import (
+from qa.search.retrieval import (
     CANDIDATES,
     RERANK_HEAD,
     bm25_scores,

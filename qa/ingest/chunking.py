@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.boilerplate import _LIST_ITEM, _SENTENCE_END, WRAP_MIN_WIDTH, WRAP_RATIO, Span, line_spans
+from qa.ingest.boilerplate import _LIST_ITEM, _SENTENCE_END, WRAP_MIN_WIDTH, WRAP_RATIO, Span, line_spans
 
 _FALLBACK_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # A line that starts a new block even right after a wrapped line: a list item, heading, table row.
@@ -58,7 +58,7 @@ class TokenCounter:
 
 @lru_cache(maxsize=1)
 def default_token_counter() -> TokenCounter:
-    from qa.embedder import model_path
+    from qa.index.embedder import model_path
 
     return TokenCounter(os.path.join(model_path(), "tokenizer.json"))
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.errors import QAError
-from qa.readers import Extracted, SkipFile, format_of, read_document, visible_controls
+from qa.ingest.readers import Extracted, SkipFile, format_of, read_document, visible_controls
 
 
 @dataclass(frozen=True)
