@@ -33,7 +33,7 @@ from qa.search.retrieval import bm25_scores, dense_ranking, top_rows  # noqa: E4
 
 DATA = ROOT.parent / "shared" / "bench-data"
 SETS = {
-    "squad": (DATA / "squad" / "corpus", DATA / "squad" / "sample_1000_seed13.jsonl"),
+    "squad": (DATA / "squad" / "corpus", DATA / "squad" / "sample_heldout_seed13.jsonl"),
     "news": (DATA / "realtimeqa" / "corpus", DATA / "realtimeqa" / "sample_1000_seed13.jsonl"),
 }
 
