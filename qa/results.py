@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -97,3 +99,15 @@ class Turn:
 
     question: str
     answer: Answer
+
+
+def line_of(text: str, offset: int) -> int:
+    """The 1-based line of ``text`` that holds ``offset``."""
+    return text.count("\n", 0, offset) + 1
+
+
+def page_of(page_starts: Sequence[int], offset: int) -> int | None:
+    """The 1-based page holding ``offset`` (PDFs), or None for a document without pages."""
+    if not page_starts:
+        return None
+    return bisect.bisect_right(page_starts, offset)

@@ -49,7 +49,7 @@ class FakeEmbedder:
 
     def _words(self, text):
         """Each kept word's own hashed vector, and a vocabulary id from its hash."""
-        from qa.search.lexical import STOP_WORDS
+        from qa.index.lexical import STOP_WORDS
 
         words = [w for w in re.findall(r"\w+", text.lower()) if w not in STOP_WORDS]
         ids = np.array([hashlib.md5(w.encode()).digest()[2] * 3 % self.vocabulary_size

@@ -21,7 +21,7 @@ from qa.answer.sentences import (
     unseen_terms,
 )
 from qa.answer.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
-from qa.search.lexical import terms
+from qa.index.lexical import terms
 from qa.results import Answer, Citation, Turn
 from qa.search.retrieval import (
     bigram_overlap,

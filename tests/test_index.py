@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, FakeEmbedder
-from qa.index import indexer, store
-from qa.search import lexical
+from qa.index import indexer, lexical, store
 from qa.engine import Engine
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
 

@@ -26,11 +26,10 @@ from qa.answer.sentences import (
     select_sentences,
     unseen_terms,
 )
-from qa.engine import line_of, page_of
 from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
 from qa.index.late_interaction import TOKEN_WEIGHT
-from qa.search.lexical import terms
-from qa.results import Answer, Citation, Passage, Turn
+from qa.index.lexical import terms
+from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 from qa.search.retrieval import (
     CANDIDATES,
     RERANK_HEAD,

@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.search.lexical import question_terms, terms
+from qa.index.lexical import question_terms, terms
 from qa.results import Turn
 
 ANAPHORA = frozenset(

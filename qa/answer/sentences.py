@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from qa.search.lexical import terms
+from qa.index.lexical import terms
 
 MAX_ANSWER_CHARS = 450
 MAX_SENTENCES = 3

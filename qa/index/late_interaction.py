@@ -34,7 +34,7 @@ TOKENS_FORMAT = {"dims": PROJECTED_DIMS, "keep": "no-stopwords-punctuation-speci
 def keep_vocabulary(tokens: Sequence[str], special: set[int]) -> np.ndarray:
     """Boolean per vocabulary id: is this word piece worth a vector (not a stop word, not
     punctuation, not a special token)?"""
-    from qa.search.lexical import STOP_WORDS
+    from qa.index.lexical import STOP_WORDS
 
     keep = np.zeros(len(tokens), dtype=bool)
     for i, token in enumerate(tokens):

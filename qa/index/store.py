@@ -38,7 +38,7 @@ import numpy as np
 
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.index.late_interaction import Projection, TokenVectors
-from qa.search.lexical import TERM_RULES, terms
+from qa.index.lexical import TERM_RULES, terms
 
 SCHEMA = 4  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
 # 4: a list marker ("1.") is part of its item's sentence
@@ -100,7 +100,7 @@ class IndexSnapshot:
         """BM25 terms of chunk ``row``, computed once per snapshot."""
         cached = self._terms.get(row)
         if cached is None:
-            from qa.search.lexical import terms
+            from qa.index.lexical import terms
 
             cached = self._terms[row] = terms(self.chunk_text(self.chunks[row]))
         return cached

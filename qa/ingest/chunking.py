@@ -58,7 +58,7 @@ class TokenCounter:
 
 @lru_cache(maxsize=1)
 def default_token_counter() -> TokenCounter:
-    from qa.index.embedder import model_path
+    from qa.config import model_path
 
     return TokenCounter(os.path.join(model_path(), "tokenizer.json"))
 
