@@ -14,7 +14,7 @@ from pathlib import Path
 
 from qa.index import store
 from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
-from qa.ingest.documents import file_sha256, scan_corpus
+from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexMissing, QAError
 from qa.index.indexer import IndexProgress, SyncReport, expected_params, sync
@@ -96,16 +96,24 @@ class Engine:
             size, mtime, digest = known.get(file.source, (None, None, None))
             if digest is None:
                 changed.append(file.source)
-            elif (size, mtime) != (file.size, file.mtime_ns) and self._digest(file) != digest:
+            elif ((size, mtime) != (file.size, file.mtime_ns) or digest == UNREADABLE) \
+                    and self._digest(file) != digest:
                 changed.append(file.source)
         present = {f.source for f in files}
         changed.extend(sorted(s for s in known if s not in present))
         return changed
 
-    def _digest(self, file) -> str:
+    def _digest(self, file) -> str | None:
+        """The file's sha256: UNREADABLE when it cannot be read (as a build records it), None
+        when it is gone."""
         key = (file.path, file.size, file.mtime_ns)
         if key not in self._digests:
-            self._digests[key] = file_sha256(file.path)
+            try:
+                self._digests[key] = file_sha256(file.path)
+            except FileGone:
+                return None
+            except SkipFile:
+                return UNREADABLE  # not kept: a chmod changes neither size nor mtime
         return self._digests[key]
 
     def stats(self) -> dict:

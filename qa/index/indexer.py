@@ -17,7 +17,8 @@ from qa.index import store
 from qa.ingest.boilerplate import corpus_segments
 from qa.ingest.chunking import chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
-from qa.ingest.documents import CorpusFile, SkipFile, file_sha256, load_document, scan_corpus
+from qa.ingest.documents import (UNREADABLE, CorpusFile, FileGone, SkipFile, load_document,
+                                 read_corpus_file, scan_corpus)
 from qa.index.embedder import Embedder, encode_chunks_plainly
 from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.index.late_interaction import (
@@ -147,7 +148,7 @@ def sync(
         files = scan_corpus(corpus, max_bytes, warn)
         if not files:
             raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}")
-        hashes = _hashes(files, previous)
+        files, hashes, contents = _hashes(files, previous, max_bytes, warn)
         old_skipped = previous.manifest.get("skipped", {}) if previous else {}
         if previous is not None and _unchanged(files, hashes, previous, old_skipped, expected):
             for source, meta in old_skipped.items():
@@ -155,8 +156,8 @@ def sync(
             return SyncReport(0, 0, 0, len(previous.documents), 0, len(previous.documents),
                               len(previous.chunks), time.perf_counter() - began,
                               previous.generation, {s: m["reason"] for s, m in old_skipped.items()})
-        return _build(index_dir, embedder, expected, files, hashes, previous, old_skipped,
-                      progress, warn, began)
+        return _build(index_dir, embedder, expected, files, hashes, contents, previous,
+                      old_skipped, progress, warn, began)
 
 
 def _load_previous(index_dir: Path, expected: dict, warn: Warn):
@@ -176,18 +177,36 @@ def _load_previous(index_dir: Path, expected: dict, warn: Warn):
         raise
 
 
-def _hashes(files: list[CorpusFile], previous) -> dict[str, str]:
-    """Content hashes, trusting size + mtime for files the previous build already hashed."""
+def _hashes(files: list[CorpusFile], previous, max_bytes: int, warn: Warn):
+    """(the files still there, their content hashes, the bytes of those the build has not seen).
+
+    Size + mtime are trusted for files the previous build already hashed; any other file is
+    opened once, and the bytes hashed are the bytes the build reads (read_corpus_file). A file
+    deleted or swapped for a symlink since the scan is left out with a warning; one that cannot
+    be read is hashed as UNREADABLE, its SkipFile standing for its bytes (the build skips it).
+    """
     known = {}
     if previous is not None:
         known = {s: (d.size, d.mtime_ns, d.sha256) for s, d in previous.documents.items()}
         for source, meta in previous.manifest.get("skipped", {}).items():
             known[source] = (meta["size"], meta["mtime_ns"], meta["sha256"])
-    result = {}
+    kept, result, contents = [], {}, {}
     for file in files:
         size, mtime, digest = known.get(file.source, (None, None, None))
-        result[file.source] = digest if (size, mtime) == (file.size, file.mtime_ns) else file_sha256(file.path)
-    return result
+        if (size, mtime) != (file.size, file.mtime_ns) or digest == UNREADABLE:
+            try:
+                data, fresh = read_corpus_file(file, max_bytes)
+            except FileGone as exc:
+                warn(file.source, str(exc))
+                continue
+            except SkipFile as exc:  # no permission, an I/O error: maybe readable next time
+                data, fresh = exc, UNREADABLE
+            if fresh != digest:  # new or edited: the build extracts these very bytes
+                contents[file.source] = data
+            digest = fresh
+        kept.append(file)
+        result[file.source] = digest
+    return kept, result, contents
 
 
 def _unchanged(files, hashes, previous, old_skipped, expected) -> bool:
@@ -206,7 +225,8 @@ def _unchanged(files, hashes, previous, old_skipped, expected) -> bool:
     return True
 
 
-def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, progress, warn, began):
+def _build(index_dir, embedder, expected, files, hashes, contents, previous, old_skipped, progress,
+           warn, began):
     report = progress or (lambda p: None)
     old_docs = previous.documents if previous else {}
     texts: dict[str, tuple[CorpusFile, object]] = {}
@@ -221,7 +241,10 @@ def _build(index_dir, embedder, expected, files, hashes, previous, old_skipped, 
             warn(file.source, old_skipped[file.source]["reason"])
         else:
             try:
-                texts[file.source] = (file, load_document(file, digest))
+                data = contents.pop(file.source, None)
+                if isinstance(data, SkipFile):
+                    raise data
+                texts[file.source] = (file, load_document(file, digest, data))
             except SkipFile as exc:
                 warn(file.source, str(exc))
                 skipped[file.source] = {"reason": str(exc), "sha256": digest,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import stat as stat_module
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa.config import DEFAULT_MAX_FILE_BYTES
 from qa.errors import QAError
-from qa.ingest.readers import Extracted, SkipFile, format_of, read_document, visible_controls
+from qa.ingest.readers import Extracted, SkipFile, format_of, read_document_bytes, visible_controls
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,7 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                 _warn(warn, visible_controls(source), "file name has control characters")
                 continue
             if stat.st_size > max_bytes:
-                _warn(warn, source, f"larger than the {max_bytes / (1024 * 1024):.3g} MB limit "
-                      "(--max-file-mb)")
+                _warn(warn, source, too_large(max_bytes))
                 continue
             found.append(CorpusFile(path, source, stat.st_size, stat.st_mtime_ns))
     return found
@@ -100,18 +101,119 @@ def _warn(warn, source: str, reason: str) -> None:
         warn(source, reason)
 
 
+class FileGone(SkipFile):
+    """The file is no longer one of the corpus: deleted, or replaced by a symlink or a folder,
+    since the folder was scanned. A build leaves it out rather than recording it as skipped."""
+
+
+# The content hash recorded for a file that could not be read; never trusted by size and mtime
+# (a chmod changes neither), so each build tries the file again.
+UNREADABLE = ""
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a named pipe swapped in must not block the open
+_BLOCK = 1 << 20
+
+
+def read_corpus_file(file: CorpusFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tuple[bytes, str]:
+    """(bytes, sha256) of ``file``, both from one open file.
+
+    The scan saw a regular file, but its path may have changed since: a symlink swapped in for
+    the file, or for a folder above it, would get a file from outside the corpus indexed. So each
+    step down from the corpus folder is opened relative to the one above without following
+    symlinks, the open file is checked with fstat, and the bytes hashed are the bytes read.
+    Raises FileGone, or SkipFile when the file cannot be read or grew past ``max_bytes``.
+    """
+    parts = file.source.split("/")
+    root = file.path.parents[len(parts) - 1]  # file.path is the corpus folder / source
+    try:
+        if os.open in os.supports_dir_fd:
+            fd = os.open(root, os.O_RDONLY | _DIRECTORY)
+            for name in parts[:-1]:
+                fd = _open_below(fd, name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
+            fd = _open_below(fd, parts[-1], os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+        else:
+            fd = os.open(file.path, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise _unreadable(exc) from None
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        try:
+            _check_regular(os.fstat(fd), max_bytes)
+            digest, blocks, size = hashlib.sha256(), [], 0
+            while block := handle.read(_BLOCK):
+                size += len(block)
+                if size > max_bytes:  # it grew after the scan
+                    raise SkipFile(too_large(max_bytes))
+                digest.update(block)
+                blocks.append(block)
+        except OSError as exc:
+            raise _unreadable(exc) from None
+    return b"".join(blocks), digest.hexdigest()
+
+
 def file_sha256(path: Path) -> str:
+    """sha256 of the regular file at ``path`` (never of a symlink's target); raises FileGone or
+    SkipFile as read_corpus_file does."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise _unreadable(exc) from None
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        try:
+            _check_regular(os.fstat(fd), None)
+            while block := handle.read(_BLOCK):
+                digest.update(block)
+        except OSError as exc:
+            raise _unreadable(exc) from None
     return digest.hexdigest()
 
 
-def load_document(file: CorpusFile, sha256: str) -> Document:
-    """Read and extract one file; raises SkipFile when it cannot be used."""
-    extracted: Extracted = read_document(file.path)
+def _open_below(folder_fd: int, name: str, flags: int) -> int:
+    """Open ``name`` in the folder open as ``folder_fd``, then close that folder."""
+    try:
+        return os.open(name, flags, dir_fd=folder_fd)
+    except OSError as exc:
+        # O_NOFOLLOW met a symlink: ELOOP for a file (EMLINK on FreeBSD), ENOTDIR for a folder
+        if exc.errno in (errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
+            try:
+                link = stat_module.S_ISLNK(os.lstat(name, dir_fd=folder_fd).st_mode)
+            except OSError:
+                link = False
+            raise FileGone("replaced by a symlink while indexing" if link
+                           else "moved while indexing") from None
+        raise
+    finally:
+        os.close(folder_fd)
+
+
+def _check_regular(stat: os.stat_result, max_bytes: int | None) -> None:
+    if not stat_module.S_ISREG(stat.st_mode):
+        raise FileGone("no longer a regular file")
+    if max_bytes is not None and stat.st_size > max_bytes:
+        raise SkipFile(too_large(max_bytes))
+
+
+def _unreadable(exc: OSError) -> SkipFile:
+    if exc.errno == errno.ENOENT:
+        return FileGone("deleted while indexing")
+    if exc.errno in (errno.ELOOP, errno.EMLINK):
+        return FileGone("replaced by a symlink while indexing")
+    return SkipFile(f"cannot read ({exc.strerror or exc})")
+
+
+def too_large(max_bytes: int) -> str:
+    return f"larger than the {max_bytes / (1024 * 1024):.3g} MB limit (--max-file-mb)"
+
+
+def load_document(file: CorpusFile, sha256: str, data: bytes | None = None) -> Document:
+    """Extract one file, from ``data`` (its bytes, as read_corpus_file returned them) or read
+    now; raises SkipFile when it cannot be used."""
+    if data is None:
+        data, sha256 = read_corpus_file(file)
+    extracted: Extracted = read_document_bytes(data, format_of(file.path))
     return Document(file.source, extracted.text, sha256, extracted.format, extracted.page_starts)
 
 
-__all__ = ["CorpusFile", "Document", "SkipFile", "file_sha256", "load_document", "scan_corpus"]
+__all__ = ["UNREADABLE", "CorpusFile", "Document", "FileGone", "SkipFile", "file_sha256",
+           "load_document", "read_corpus_file", "scan_corpus"]

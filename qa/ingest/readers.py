@@ -56,6 +56,13 @@ def read_document(path: Path) -> Extracted:
         data = path.read_bytes()
     except OSError as exc:
         raise SkipFile(f"cannot read ({exc.strerror or exc})") from None
+    return read_document_bytes(data, kind)
+
+
+def read_document_bytes(data: bytes, kind: str) -> Extracted:
+    """Extract the text of a file's bytes, ``kind`` being its format_of; raise SkipFile with a
+    short reason when it is unusable. The corpus reader opens each file once, safely, and hands
+    the bytes here (see qa.ingest.documents.read_corpus_file)."""
     if not data.strip():
         raise SkipFile("empty file")
     if kind == "pdf":

@@ -1,0 +1,200 @@
+"""Faults found by probing qa as a hostile or unlucky user would (issue 15): unreadable files,
+files swapped or deleted mid-build, odd terminals, odd flags, odd names, long conversations.
+
+The CLI runs in a subprocess through its real entry point (``qa.cli.main``) with the fake
+embedder, so each run takes half a second and no model is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FakeEmbedder
+from qa.engine import Engine
+
+TESTS = Path(__file__).resolve().parent
+RUN_WITH_FAKE_EMBEDDER = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); import conftest, qa.engine; "
+    "qa.engine.SentenceTransformerEmbedder = conftest.FakeEmbedder; "
+    "from qa.cli import main; sys.exit(main())"
+)
+LIGHTHOUSE = ("The lighthouse keeper logged every passing ship in a leather book. "
+              "In 1893 the keeper recorded a storm that lasted eleven days.\n")
+FERRY = "The harbour ferry sails at noon and returns before dark.\n"
+
+
+def fake_qa(*args, cwd: Path | None = None, env: dict | None = None, stdin: str | None = None,
+            unprivileged: bool = False) -> subprocess.CompletedProcess:
+    """``qa ARGS`` in a subprocess with the fake embedder; with ``unprivileged``, without root's
+    capabilities (so a mode-000 file really cannot be read)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("QA_", "PYTHONIOENCODING"))}
+    base.update(env or {})
+    command = [sys.executable, "-c", RUN_WITH_FAKE_EMBEDDER, str(TESTS), *map(str, args)]
+    if unprivileged:
+        command = without_privileges() + command
+    return subprocess.run(command, cwd=cwd, env=base, input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+def without_privileges() -> list[str]:
+    """The command prefix that drops root's capabilities (none needed for another user)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: a mode-000 file stays readable")
+    return [setpriv, "--bounding-set=-all", "--inh-caps=-all"]
+
+
+@pytest.fixture(scope="module")
+def permissions_apply(tmp_path_factory) -> None:
+    """Skips the test where even without root's capabilities a mode-000 file can be read."""
+    locked = tmp_path_factory.mktemp("probe") / "locked.txt"
+    locked.write_text("x")
+    locked.chmod(0)
+    probe = subprocess.run([*without_privileges(), sys.executable, "-c",
+                            "import sys; open(sys.argv[1], 'rb')", str(locked)], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("this system lets the test read a mode-000 file")
+
+
+def warnings_of(done: subprocess.CompletedProcess) -> list[str]:
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.splitlines()
+    assert all(line.startswith("qa: ") for line in lines), done.stderr
+    return lines
+
+
+def one_line_error(done: subprocess.CompletedProcess, *needles: str) -> str:
+    assert done.returncode != 0, done
+    lines = warnings_of(done)
+    assert len(lines) == 1, done.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert done.stdout == ""
+    return lines[0]
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "lighthouse.txt").write_text(LIGHTHOUSE)
+    (folder / "ferry.txt").write_text(FERRY)
+    return folder
+
+
+# -- item 9: an unreadable file is skipped, never a failure ------------------------------------
+
+
+def test_an_unreadable_file_is_skipped_with_a_warning(corpus, tmp_path, permissions_apply):
+    locked = corpus / "locked.txt"
+    locked.write_text("The locked note says the vault opens at dawn.\n")
+    locked.chmod(0)
+    common = ("--corpus", corpus, "--index", tmp_path / "index")
+    done = fake_qa("index", "--json", *common, unprivileged=True)
+    assert done.returncode == 0, done.stderr
+    assert warnings_of(done) == ["qa: warning: skipped locked.txt: cannot read (Permission denied)"]
+    report = json.loads(done.stdout)
+    assert report["documents"] == 2 and report["skipped"] == {
+        "locked.txt": "cannot read (Permission denied)"}
+    # Nothing changed: up to date, still naming it; ask does not call it a change.
+    again = fake_qa("index", *common, unprivileged=True)
+    assert again.returncode == 0 and "up to date" in again.stdout
+    assert warnings_of(again) == ["qa: warning: skipped locked.txt: cannot read (Permission denied)"]
+    done = fake_qa("ask", "When does the ferry sail?", *common, unprivileged=True)
+    assert done.returncode == 0 and "ferry.txt" in done.stdout and warnings_of(done) == []
+    # Readable again: the next build indexes it.
+    locked.chmod(0o644)
+    done = fake_qa("index", "--json", *common, unprivileged=True)
+    assert done.returncode == 0 and warnings_of(done) == []
+    assert json.loads(done.stdout)["added_sources"] == ["locked.txt"]
+
+
+def test_an_indexed_file_made_unreadable_does_not_break_ask_search_or_stats(corpus, tmp_path,
+                                                                           permissions_apply):
+    common = ("--corpus", corpus, "--index", tmp_path / "index")
+    Engine(corpus, tmp_path / "index", FakeEmbedder()).sync()  # what `qa index` did
+    ferry = corpus / "ferry.txt"
+    ferry.write_text("The harbour ferry now sails at one and returns before dark.\n")
+    ferry.chmod(0)
+    for command in (("ask", "What did the keeper record?"), ("search", "keeper"), ("stats",)):
+        done = fake_qa(*command, *common, unprivileged=True)
+        assert done.returncode == 0, (command, done.stderr)
+        assert "ferry.txt" in "".join(warnings_of(done)) + done.stdout  # named as changed
+    done = fake_qa("index", "--json", *common, unprivileged=True)
+    assert done.returncode == 0, done.stderr
+    assert warnings_of(done) == ["qa: warning: skipped ferry.txt: cannot read (Permission denied)"]
+    assert json.loads(done.stdout)["documents"] == 1
+
+
+# -- item 10: a symlink swapped in during a build never gets an outside file indexed -----------
+
+SECRET = "The secret outside the corpus is the launch code tangerine forty two.\n"
+
+
+def swap_after_scan(monkeypatch, swap) -> None:
+    """Run ``swap()`` right after the build has scanned the corpus folder, before any file of
+    it is read: the moment a racing attacker aims for."""
+    import qa.index.indexer
+
+    real = qa.index.indexer.scan_corpus
+
+    def scan_then_swap(*args, **kwargs):
+        files = real(*args, **kwargs)
+        swap()
+        return files
+
+    monkeypatch.setattr(qa.index.indexer, "scan_corpus", scan_then_swap)
+
+
+def test_a_file_swapped_for_a_symlink_after_the_scan_is_not_read(corpus, tmp_path, monkeypatch):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(SECRET)
+    (corpus / "z_target.txt").write_text("The target note is harmless.\n")
+    (corpus / "sub").mkdir()
+    (corpus / "sub" / "note.txt").write_text("The sub note is harmless too.\n")
+
+    def swap():
+        (corpus / "z_target.txt").unlink()
+        (corpus / "z_target.txt").symlink_to(outside / "secret.txt")
+        shutil.rmtree(corpus / "sub")
+        (corpus / "sub").symlink_to(outside, target_is_directory=True)
+        (outside / "note.txt").write_text(SECRET)
+
+    swap_after_scan(monkeypatch, swap)
+    warned = []
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    report = engine.sync(warn=lambda source, reason: warned.append((source, reason)))
+    texts = [doc.text for doc in engine.snapshot.documents.values()]
+    assert not any("tangerine" in text for text in texts)
+    assert sorted(engine.snapshot.documents) == ["ferry.txt", "lighthouse.txt"]
+    assert sorted(source for source, _ in warned) == ["sub/note.txt", "z_target.txt"]
+    assert all("symlink" in reason for _, reason in warned), warned
+    assert report.documents == 2
+    assert "tangerine" not in engine.ask("What is the launch code?").text
+
+
+# -- item 13: a file deleted between the scan and its read is skipped --------------------------
+
+
+def test_a_file_deleted_after_the_scan_is_skipped_with_a_warning(corpus, tmp_path, monkeypatch):
+    (corpus / "gone.txt").write_text("This note is deleted while the index is built.\n")
+    swap_after_scan(monkeypatch, lambda: (corpus / "gone.txt").unlink())
+    warned = []
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    report = engine.sync(warn=lambda source, reason: warned.append((source, reason)))
+    assert warned == [("gone.txt", "deleted while indexing")]
+    assert report.documents == 2 and report.skipped == {}
+    assert sorted(engine.snapshot.documents) == ["ferry.txt", "lighthouse.txt"]
+    monkeypatch.undo()
+    again = engine.sync()  # the deleted file is simply not there any more: nothing to do
+    assert not again.changed and again.generation == report.generation
