@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import os
 import sys
@@ -62,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from qa.errors import QAError
 
+    _tolerate_any_terminal(args)
+
     try:
         handler = COMMANDS[args.command or "chat"]
         return handler(args) or 0
@@ -77,6 +80,42 @@ def main(argv: list[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         print(f"qa: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
+
+
+def _tolerate_any_terminal(args) -> None:
+    """Output a terminal's encoding cannot show (an ASCII locale) is escaped ("caf\\xe9"), never
+    a crash; and the UTF-8 a user typed reaches qa as UTF-8 in such a locale too."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    for name in ("question", "query", "source"):
+        value = getattr(args, name, None)
+        if value is not None:
+            setattr(args, name, _typed_text(value))
+
+
+def _typed_text(value: str) -> str:
+    """A command-line argument as text: in an ASCII locale Python reads its UTF-8 bytes as
+    escapes (lone surrogates), which are read back here."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        pass
+    try:
+        return os.fsencode(value).decode("utf-8", "replace")
+    except UnicodeEncodeError:  # surrogates no locale makes (the engine replaces them)
+        return value
+
+
+def _json(data) -> str:
+    """One line of JSON; where stdout cannot encode a character, JSON's own escape (\\u00e9)."""
+    text = json.dumps(data, ensure_ascii=False)
+    try:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        text = json.dumps(data)
+    return text
 
 
 def _engine(args):
@@ -209,8 +248,7 @@ def cmd_search(args) -> int:
     has_words = any(ch.isalnum() for ch in args.query)
     passages = engine.search(args.query, k=args.k) if has_words else []
     if args.json:
-        print(json.dumps({"query": args.query,
-                          "results": [p.to_json() for p in passages]}, ensure_ascii=False))
+        print(_json({"query": args.query, "results": [p.to_json() for p in passages]}))
         return 0
     for i, p in enumerate(passages, 1):
         print(f"{i}. {p.source}:{p.line} [{p.start}:{p.end}] score {p.score:.4f}")
@@ -227,7 +265,7 @@ def cmd_ask(args) -> int:
         return _ask_stream(engine, args.json)
     answer = engine.ask(args.question)
     if args.json:
-        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        print(_json(answer.to_json()))
     else:
         print(format_answer(answer))
     return 0 if answer.found else 0
@@ -239,14 +277,16 @@ def _ask_stream(engine, as_json: bool) -> int:
     engine.load()
     conversation = Conversation(engine)
     if hasattr(sys.stdin, "reconfigure"):
-        sys.stdin.reconfigure(errors="replace")  # undecodable bytes must not end the stream
+        # Undecodable bytes must not end the stream; in an ASCII locale, questions are UTF-8.
+        ascii_locale = codecs.lookup(sys.stdin.encoding or "ascii").name == "ascii"
+        sys.stdin.reconfigure(encoding="utf-8" if ascii_locale else None, errors="replace")
     for line in sys.stdin:
         question = line.strip()
         if not question:
             conversation.reset()
             continue
         answer = conversation.ask(question)
-        print(json.dumps(answer.to_json(), ensure_ascii=False) if as_json
+        print(_json(answer.to_json()) if as_json
               else format_answer(answer) + "\n", flush=True)
     return 0
 

@@ -198,3 +198,47 @@ def test_a_file_deleted_after_the_scan_is_skipped_with_a_warning(corpus, tmp_pat
     monkeypatch.undo()
     again = engine.sync()  # the deleted file is simply not there any more: nothing to do
     assert not again.changed and again.generation == report.generation
+
+
+# -- item 16: an ASCII terminal gets escapes, never a traceback --------------------------------
+
+CAFE = "The café “Nord” opened in 1893 beside the lighthouse, and its owner was Zoë Ångström.\n"
+ASCII_TERMINALS = {
+    "PYTHONIOENCODING=ascii": {"PYTHONIOENCODING": "ascii"},
+    "LC_ALL=C": {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"},
+}
+
+
+@pytest.fixture
+def cafe_index(corpus, tmp_path) -> tuple[str, ...]:
+    (corpus / "café.txt").write_text(CAFE, encoding="utf-8")
+    Engine(corpus, tmp_path / "index", FakeEmbedder()).sync()
+    return ("--corpus", str(corpus), "--index", str(tmp_path / "index"))
+
+
+@pytest.mark.parametrize("terminal", ASCII_TERMINALS)
+def test_ask_on_an_ascii_stdout(cafe_index, terminal):
+    env = ASCII_TERMINALS[terminal]
+    question = "When did the café open?"
+    done = fake_qa("ask", question, *cafe_index, env=env)
+    assert done.returncode == 0 and warnings_of(done) == [], done.stderr
+    assert done.stdout.isascii() and "caf\\xe9" in done.stdout and "1893" in done.stdout
+    done = fake_qa("ask", "--json", question, *cafe_index, env=env)
+    assert done.returncode == 0 and warnings_of(done) == [], done.stderr
+    answer = json.loads(done.stdout)  # JSON's own escapes: the same text once parsed
+    quoted = [c["text"] for c in answer["citations"]] + [p["text"] for p in answer["passages"]]
+    assert CAFE.strip() in [text.strip() for text in quoted]
+    assert answer["question"] == question  # the UTF-8 bytes of the argument, read as UTF-8
+
+
+def test_every_command_on_an_ascii_locale(cafe_index):
+    env, question = ASCII_TERMINALS["LC_ALL=C"], "When did the café open?"
+    done = fake_qa("ask", "--json", "-", *cafe_index, env=env, stdin=question + "\nWho owned it?\n")
+    assert done.returncode == 0 and warnings_of(done) == [], done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [line["question"] for line in lines] == [question, "Who owned it?"]
+    for args in (("search", "café"), ("search", "--json", "café"), ("show", "café.txt"),
+                 ("stats",)):
+        done = fake_qa(*args, *cafe_index, env=env)
+        assert done.returncode == 0 and warnings_of(done) == [], (args, done.stderr)
+        assert done.stdout.isascii(), args

@@ -59,7 +59,7 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
             except OSError as exc:
                 _warn(warn, path.relative_to(root).as_posix(), f"cannot read ({exc.strerror})")
                 continue
-            source = path.relative_to(root).as_posix()
+            source = _utf8_name(path.relative_to(root).as_posix())
             if not stat_module.S_ISREG(stat.st_mode):
                 continue  # a named pipe or device would block or never end when read
             if not _encodable(source):
@@ -76,6 +76,17 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                 continue
             found.append(CorpusFile(path, source, stat.st_size, stat.st_mtime_ns))
     return found
+
+
+def _utf8_name(name: str) -> str:
+    """``name`` as UTF-8 text. In an ASCII locale (LC_ALL=C) Python reads the UTF-8 bytes of a
+    file name as escapes: read them back, so a document's source is the same in every locale."""
+    if _encodable(name):
+        return name
+    try:
+        return os.fsencode(name).decode("utf-8")
+    except UnicodeDecodeError:
+        return name
 
 
 def _encodable(name: str) -> bool:
@@ -124,8 +135,9 @@ def read_corpus_file(file: CorpusFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) 
     symlinks, the open file is checked with fstat, and the bytes hashed are the bytes read.
     Raises FileGone, or SkipFile when the file cannot be read or grew past ``max_bytes``.
     """
-    parts = file.source.split("/")
-    root = file.path.parents[len(parts) - 1]  # file.path is the corpus folder / source
+    depth = file.source.count("/") + 1
+    root = file.path.parents[depth - 1]  # file.path is the corpus folder / source
+    parts = file.path.parts[-depth:]  # the names as the system gives them (see _utf8_name)
     try:
         if os.open in os.supports_dir_fd:
             fd = os.open(root, os.O_RDONLY | _DIRECTORY)
