@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import json
+import math
 import os
 import sys
 
@@ -19,12 +20,20 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="folder of documents (default: $QA_CORPUS or ./seeds)")
     parser.add_argument("--index", metavar="DIR", default=default,
                         help="index folder (default: $QA_INDEX or ./embeddings)")
-    parser.add_argument("--max-file-mb", metavar="MB", type=float, default=default,
+    parser.add_argument("--max-file-mb", metavar="MB", type=_megabytes, default=default,
                         help="skip files larger than this (default: 50)")
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line, as every error of qa is (argparse's own sub-parsers are made
+    of this class too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"qa: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="qa", description=DESCRIPTION)
+    parser = _Parser(prog="qa", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"qa {__version__}")
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -122,8 +131,9 @@ def _engine(args):
     from qa.engine import Engine
 
     kwargs = {}
-    if getattr(args, "max_file_mb", None):
-        kwargs["max_bytes"] = int(args.max_file_mb * 1024 * 1024)
+    if getattr(args, "max_file_mb", None) is not None:
+        # 1e308 MB is no limit at all, and more bytes than a float holds
+        kwargs["max_bytes"] = int(min(args.max_file_mb * 1024 * 1024, sys.maxsize))
     engine = Engine.open(getattr(args, "corpus", None), getattr(args, "index", None), **kwargs)
     if not engine.corpus.is_dir():
         # Every command names its folder: answering from an index while the folder given is
@@ -238,6 +248,16 @@ def _at_least_one(value: str) -> int:
         number = 0
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {value!r}")
+    return number
+
+
+def _megabytes(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (0 < number < math.inf):  # also refuses nan, and 1e400 (which is inf)
+        raise argparse.ArgumentTypeError(f"expected a number of MB greater than 0, not {value!r}")
     return number
 
 

@@ -242,3 +242,47 @@ def test_every_command_on_an_ascii_locale(cafe_index):
         done = fake_qa(*args, *cafe_index, env=env)
         assert done.returncode == 0 and warnings_of(done) == [], (args, done.stderr)
         assert done.stdout.isascii(), args
+
+
+# -- items 17 and 7: flags and folders that mean nothing get one clear line --------------------
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "0", "-1", "-0.5", "ten"])
+def test_a_max_file_size_that_means_nothing_is_refused_in_one_line(tmp_path, value):
+    done = fake_qa("index", f"--max-file-mb={value}", "--corpus", tmp_path, "--index",
+                   tmp_path / "index")
+    line = one_line_error(done, "--max-file-mb", "greater than 0", repr(value))
+    assert done.returncode == 2, line  # a usage error, as for -k 0
+
+
+def test_a_huge_max_file_size_means_no_limit(corpus, tmp_path):
+    done = fake_qa("index", "--max-file-mb=1e308", "--corpus", corpus, "--index", tmp_path / "ix")
+    assert done.returncode == 0 and warnings_of(done) == [], done.stderr
+
+
+def test_usage_errors_are_one_line(tmp_path):
+    done = fake_qa("ask", cwd=tmp_path)
+    assert done.returncode == 2
+    assert warnings_of(done) == ["qa: the following arguments are required: question "
+                                 "(see `qa ask --help`)"]
+
+
+def test_show_says_a_start_past_the_end_is_out_of_range(corpus, tmp_path):
+    Engine(corpus, tmp_path / "index", FakeEmbedder()).sync()
+    common = ("--corpus", corpus, "--index", tmp_path / "index")
+    size = len(FERRY)
+    one_line_error(fake_qa("show", "ferry.txt", "--start", "99999", *common),
+                   f"span 99999:{size} is outside ferry.txt (0:{size})")
+    one_line_error(fake_qa("show", "ferry.txt", "--start", "5", "--end", "99999", *common),
+                   f"span 5:99999 is outside ferry.txt (0:{size})")
+    one_line_error(fake_qa("show", "ferry.txt", "--start", "9", "--end", "4", *common),
+                   "span 9:4 is reversed")
+
+
+def test_a_missing_default_corpus_says_how_to_name_one(tmp_path):
+    for args in ((), ("chat",), ("ask", "When does the ferry sail?"), ("index",)):
+        line = one_line_error(fake_qa(*args, cwd=tmp_path), "corpus folder not found: seeds",
+                              "--corpus DIR")
+        assert fake_qa(*args, cwd=tmp_path).returncode == 1, line
+    line = one_line_error(fake_qa("index", cwd=tmp_path, env={"QA_CORPUS": "notes"}),
+                          "corpus folder not found: notes", "QA_CORPUS")
