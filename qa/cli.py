@@ -8,6 +8,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 
 from qa import __version__
 
@@ -135,15 +136,27 @@ def _engine(args):
         # 1e308 MB is no limit at all, and more bytes than a float holds
         kwargs["max_bytes"] = int(min(args.max_file_mb * 1024 * 1024, sys.maxsize))
     engine = Engine.open(getattr(args, "corpus", None), getattr(args, "index", None), **kwargs)
-    if not engine.corpus.is_dir():
-        # Every command names its folder: answering from an index while the folder given is
-        # missing (a typo in --corpus) would quietly answer about some other folder.
-        from qa.errors import QAError
-
-        if engine.corpus.exists():
-            raise QAError(f"the corpus is not a folder: {engine.corpus}")
-        raise QAError(f"corpus folder not found: {engine.corpus}")
+    _check_corpus(engine.corpus, args)
     return engine
+
+
+def _check_corpus(corpus: Path, args) -> None:
+    """Every command names its folder: answering from an index while the folder given is
+    missing (a typo in --corpus) would quietly answer about some other folder."""
+    from qa.errors import QAError
+
+    if corpus.is_dir():
+        return
+    if corpus.exists():
+        raise QAError(f"the corpus is not a folder: {corpus}")
+    if getattr(args, "corpus", None):
+        raise QAError(f"corpus folder not found: {corpus}")
+    if os.environ.get("QA_CORPUS"):
+        raise QAError(f"corpus folder not found: {corpus} (from $QA_CORPUS); give another with "
+                      "--corpus DIR")
+    # The default, ./seeds, is missing: qa was run outside the folder that holds it.
+    raise QAError(f"corpus folder not found: {corpus} (qa looks for it in the current folder); "
+                  "name one with --corpus DIR")
 
 
 def _warn(source: str, reason: str) -> None:
@@ -365,7 +378,7 @@ def cmd_show(args) -> int:
     if not (0 <= start <= end <= len(text)):
         from qa.errors import QAError
 
-        if start > end:
+        if 0 <= start <= len(text) and 0 <= end <= len(text):
             raise QAError(f"span {start}:{end} is reversed: --start must not be after --end")
         raise QAError(f"span {start}:{end} is outside {args.source} (0:{len(text)})")
     sys.stdout.write(text[start:end])
@@ -375,6 +388,9 @@ def cmd_show(args) -> int:
 
 
 def cmd_chat(args) -> int:
+    from qa.config import resolve_paths
+
+    _check_corpus(resolve_paths(getattr(args, "corpus", None)).corpus, args)
     restore = _hold_typeahead()
     from qa.tui.app import run
 
