@@ -286,3 +286,40 @@ def test_a_missing_default_corpus_says_how_to_name_one(tmp_path):
         assert fake_qa(*args, cwd=tmp_path).returncode == 1, line
     line = one_line_error(fake_qa("index", cwd=tmp_path, env={"QA_CORPUS": "notes"}),
                           "corpus folder not found: notes", "QA_CORPUS")
+
+
+# -- item 18: a path too long for the system is skipped with a short warning --------------------
+
+
+def make_deep_file(folder: Path, length: int) -> str:
+    """A file at a path over ``length`` characters under ``folder`` (made folder by folder: the
+    whole path is too long for one call); returns its source, relative to ``folder``."""
+    names, fd = [], os.open(folder, os.O_RDONLY)
+    try:
+        while len(str(folder)) + sum(len(n) + 1 for n in names) < length:
+            names.append(f"{len(names):02d}" + "d" * 198)
+            os.mkdir(names[-1], dir_fd=fd)
+            inner = os.open(names[-1], os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        note = os.open("deep.txt", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(note, b"A deep note about the harbour ferry at noon.\n")
+        os.close(note)
+    finally:
+        os.close(fd)
+    return "/".join(names + ["deep.txt"])
+
+
+def test_a_path_too_long_for_the_system_is_skipped_with_a_short_warning(corpus, tmp_path):
+    deep = make_deep_file(corpus, 4200)
+    common = ("--corpus", corpus, "--index", tmp_path / "index")
+    done = fake_qa("index", "--json", *common)
+    assert done.returncode == 0, done.stderr[:500]
+    (warning,) = warnings_of(done)
+    assert len(warning) < 200 and warning.startswith("qa: warning: skipped 00ddd")
+    assert warning.endswith(": path is longer than 4,096 bytes"), warning
+    assert json.loads(done.stdout)["documents"] == 2
+    again = fake_qa("index", *common)
+    assert again.returncode == 0 and "up to date" in again.stdout and warnings_of(again) == [warning]
+    done = fake_qa("ask", "When does the ferry sail?", *common)
+    assert done.returncode == 0 and warnings_of(done) == [] and deep not in done.stdout

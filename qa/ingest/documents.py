@@ -14,6 +14,10 @@ from qa.errors import QAError
 from qa.ingest.readers import Extracted, SkipFile, format_of, read_document_bytes, visible_controls
 
 
+# A longer path fails in every call that takes one (ENAMETOOLONG: PATH_MAX on Linux).
+MAX_PATH_BYTES = 4096
+
+
 @dataclass(frozen=True)
 class CorpusFile:
     """A file of the corpus that looks indexable, before it is read."""
@@ -49,10 +53,13 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
     root = corpus.resolve()
     found: list[CorpusFile] = []
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _inside(Path(folder, d), root))
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")
+                         and _short_enough(Path(folder, d), root, warn, "/")
+                         and _inside(Path(folder, d), root))
         for name in sorted(files):
             path = Path(folder, name)
-            if name.startswith(".") or format_of(path) is None or path.is_symlink():
+            if name.startswith(".") or format_of(path) is None \
+                    or not _short_enough(path, root, warn) or path.is_symlink():
                 continue
             try:
                 stat = path.stat()
@@ -76,6 +83,17 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                 continue
             found.append(CorpusFile(path, source, stat.st_size, stat.st_mtime_ns))
     return found
+
+
+def _short_enough(path: Path, root: Path, warn, suffix: str = "") -> bool:
+    """False, with a warning naming it in short, for a path too long for the system to open."""
+    if len(os.fsencode(path)) < MAX_PATH_BYTES:
+        return True
+    source = _utf8_name(path.relative_to(root).as_posix()) + suffix
+    if len(source) > 60:
+        source = f"{source[:28]}…{source[-28:]}"
+    _warn(warn, source, f"path is longer than {MAX_PATH_BYTES:,} bytes")
+    return False
 
 
 def _utf8_name(name: str) -> str:
