@@ -7,6 +7,7 @@ import codecs
 import json
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = COMMANDS[args.command or "chat"]
         return handler(args) or 0
     except QAError as exc:
-        print(f"qa: {exc}", file=sys.stderr)
+        print(f"qa: {shown(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qa: interrupted", file=sys.stderr)
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except OSError as exc:  # a folder that is a file, no permission, a full disk: one line
         where = f": {exc.filename}" if exc.filename else ""
-        print(f"qa: {exc.strerror or exc}{where}", file=sys.stderr)
+        print(f"qa: {shown(f'{exc.strerror or exc}{where}')}", file=sys.stderr)
         return 1
 
 
@@ -162,9 +163,9 @@ def _check_corpus(corpus: Path, args) -> None:
 def _warn(source: str, reason: str) -> None:
     """A skipped file (``source``), or with no source a notice about the build itself."""
     if source:
-        print(f"qa: warning: skipped {source}: {reason}", file=sys.stderr)
+        print(f"qa: warning: skipped {shown(source)}: {shown(reason)}", file=sys.stderr)
     else:
-        print(f"qa: warning: {reason}", file=sys.stderr)
+        print(f"qa: warning: {shown(reason)}", file=sys.stderr)
 
 
 class _ProgressBar:
@@ -216,7 +217,7 @@ def cmd_index(args) -> int:
         print(report.summary() if report.changed or report.chunks_embedded
               else f"index is up to date: {report.documents} documents, {report.chunks} chunks")
         for line in report.changes():
-            print(f"  {line}")
+            print(f"  {shown(line)}")
     return 0
 
 
@@ -248,7 +249,7 @@ def _ready_engine(args, build_if_missing: bool):
         changed = []
     if changed:
         print(f"qa: warning: {len(changed)} corpus file(s) changed since the index was built "
-              f"({name_list(changed, 5)}); answering from the existing index (run `qa index` to "
+              f"({shown(name_list(changed, 5))}); answering from the existing index (run `qa index` to "
               "update)",
               file=sys.stderr)
     return engine
@@ -284,8 +285,8 @@ def cmd_search(args) -> int:
         print(_json({"query": args.query, "results": [p.to_json() for p in passages]}))
         return 0
     for i, p in enumerate(passages, 1):
-        print(f"{i}. {p.source}:{p.line} [{p.start}:{p.end}] score {p.score:.4f}")
-        print(_indent(p.text))
+        print(f"{i}. {shown(p.source)}:{p.line} [{p.start}:{p.end}] score {p.score:.4f}")
+        print(_indent(shown(p.text, lines=True)))
         print()
     if not passages:
         print("no matching passages" if has_words else "no matching passages: the query has no words")
@@ -325,22 +326,38 @@ def _ask_stream(engine, as_json: bool) -> int:
 
 
 def format_answer(answer) -> str:
-    lines = [answer.text]
+    lines = [shown(answer.text, lines=True)]
     if answer.citations:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
-            where = f"{c.source}, line {c.line}" + (f", page {c.page}" if c.page else "")
+            where = f"{shown(c.source)}, line {c.line}" + (f", page {c.page}" if c.page else "")
             lines.append(f"[{c.n}] {where} [{c.start}:{c.end}]")
-            lines.append(_indent(c.text))
+            lines.append(_indent(shown(c.text, lines=True)))
     elif answer.passages and not answer.found:
         lines.append("")
         lines.append("Closest passages:")
         for p in answer.passages[:3]:
             line, lead = p.lead()
             snippet = " ".join(lead.split())
-            lines.append(f"- {p.source}, line {line}: {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
+            cut = shown(snippet[:160]) + ("…" if len(snippet) > 160 else "")
+            lines.append(f"- {shown(p.source)}, line {line}: {cut}")
     return "\n".join(lines)
+
+
+# What moves or reorders a terminal's text: C0 and C1 controls, line and paragraph separators,
+# and the bidi controls (U+202E prints what follows backwards, so a name could fake another).
+_SEPARATORS_AND_BIDI = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_SEPARATORS_AND_BIDI}]")
+_UNSAFE_IN_LINES = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_SEPARATORS_AND_BIDI}]")
+
+
+def shown(text: str, lines: bool = False) -> str:
+    """``text`` as human output prints it: each such character as its escape ("\\n",
+    "\\u202e"); with ``lines``, newlines and tabs (of a document's text) are kept. JSON output
+    needs none of this: JSON escapes them itself."""
+    pattern = _UNSAFE_IN_LINES if lines else _UNSAFE
+    return pattern.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def _indent(text: str) -> str:
@@ -359,14 +376,14 @@ def cmd_stats(args) -> int:
         return 0
     size = stats["size_bytes"] / (1024 * 1024)
     changed = stats["changed_files"]
-    print(f"corpus       {stats['corpus']}")
-    print(f"index        {stats['index']} (generation {stats['generation']}, {size:.1f} MB)")
+    print(f"corpus       {shown(stats['corpus'])}")
+    print(f"index        {shown(stats['index'])} (generation {stats['generation']}, {size:.1f} MB)")
     print(f"documents    {stats['documents']} ({stats['skipped']} skipped)")
     print(f"chunks       {stats['chunks']}")
     print(f"model        {stats['model']} ({stats['dimension']} dimensions)")
     print(f"built        {stats['built_at']} in {stats['build_seconds']} s")
     print(f"changed      {'unknown' if changed is None else len(changed)} file(s) since the build"
-          + (f" ({name_list(changed, 5)})" if changed else ""))
+          + (f" ({shown(name_list(changed, 5))})" if changed else ""))
     return 0
 
 
@@ -381,7 +398,9 @@ def cmd_show(args) -> int:
         if 0 <= start <= len(text) and 0 <= end <= len(text):
             raise QAError(f"span {start}:{end} is reversed: --start must not be after --end")
         raise QAError(f"span {start}:{end} is outside {args.source} (0:{len(text)})")
-    sys.stdout.write(text[start:end])
+    # Exactly the text the offsets index, except on a terminal, where it must not move the
+    # cursor or print backwards.
+    sys.stdout.write(shown(text[start:end], lines=True) if sys.stdout.isatty() else text[start:end])
     if not text[start:end].endswith("\n"):
         sys.stdout.write("\n")
     return 0

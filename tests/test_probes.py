@@ -323,3 +323,80 @@ def test_a_path_too_long_for_the_system_is_skipped_with_a_short_warning(corpus, 
     assert again.returncode == 0 and "up to date" in again.stdout and warnings_of(again) == [warning]
     done = fake_qa("ask", "When does the ferry sail?", *common)
     assert done.returncode == 0 and warnings_of(done) == [] and deep not in done.stdout
+
+
+# -- item 20: control and bidi characters in names and text are escaped in human output ----------
+
+RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE: reverses what follows on a terminal
+
+
+def test_control_and_bidi_characters_are_escaped_in_human_output(corpus, tmp_path):
+    (corpus / "two\nlines.txt").write_text("The glimmerfin boats sail from the north pier at dawn.\n")
+    (corpus / "tab\there.txt").write_text("The tabbed ledger lists every cargo of salted herring.\n")
+    (corpus / f"evil{RLO}txt.md").write_text(f"The quarry bell rings {RLO}twice at noon{chr(0x202c)}.\n")
+    common = ("--corpus", corpus, "--index", tmp_path / "index")
+    done = fake_qa("index", *common)
+    assert done.returncode == 0 and warnings_of(done) == [], done.stderr
+    added = done.stdout.splitlines()[1]
+    assert "two\\nlines.txt" in added and "tab\\there.txt" in added and "evil\\u202etxt.md" in added
+
+    done = fake_qa("search", "glimmerfin herring quarry bell", "-k", "5", *common)
+    assert done.returncode == 0, done.stderr
+    assert RLO not in done.stdout and "\t" not in done.stdout
+    heads = [line for line in done.stdout.splitlines() if line[:1].isdigit()]
+    assert len(heads) == 5  # each result's heading stays on its line
+    assert any(h.startswith(("1. two\\nlines.txt:", "2. two\\nlines.txt:", "3. two\\nlines.txt:"))
+               for h in heads), heads
+    assert "The quarry bell rings \\u202etwice at noon\\u202c." in done.stdout
+
+    for question in ("Where do the glimmerfin boats sail from?", "When does the quarry bell ring?"):
+        done = fake_qa("ask", question, *common)
+        assert done.returncode == 0, done.stderr
+        assert RLO not in done.stdout and not any(line.startswith("lines.txt")
+                                                  for line in done.stdout.splitlines())
+    # --json is escaped by JSON itself: the names and the text come back exactly.
+    done = fake_qa("search", "--json", "glimmerfin herring quarry bell", "-k", "5", *common)
+    sources = {r["source"] for r in json.loads(done.stdout)["results"]}
+    assert {"two\nlines.txt", "tab\there.txt", f"evil{RLO}txt.md"} <= sources
+
+    # Warnings and lists of changed files name them escaped too.
+    (corpus / f"evil{RLO}txt.md").write_text("The quarry bell was melted down.\n")
+    for command in (("stats",), ("ask", "glimmerfin")):
+        done = fake_qa(*command, *common)
+        assert done.returncode == 0 and "evil\\u202etxt.md" in done.stdout + done.stderr
+        assert RLO not in done.stdout + done.stderr
+    (corpus / "two\nlines.txt").write_bytes(b"\x00\x01binary now")
+    done = fake_qa("index", *common)
+    assert warnings_of(done) == ["qa: warning: skipped two\\nlines.txt: binary file (contains NUL bytes)"]
+    assert RLO not in done.stdout and "updated: evil\\u202etxt.md" in done.stdout
+
+
+def test_show_prints_the_exact_text_to_a_pipe_and_escapes_it_on_a_terminal(corpus, tmp_path):
+    import pty
+
+    text = f"The quarry bell rings {RLO}twice at noon.\nIt rang\tonce in 1893.\n"
+    (corpus / "bell.txt").write_text(text)
+    Engine(corpus, tmp_path / "index", FakeEmbedder()).sync()
+    common = ("--corpus", corpus, "--index", tmp_path / "index")
+    assert fake_qa("show", "bell.txt", *common).stdout == text  # what the offsets index
+    main, terminal = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-c", RUN_WITH_FAKE_EMBEDDER, str(TESTS), "show",
+                               "bell.txt", *map(str, common)], stdout=terminal, timeout=120)
+        os.close(terminal)
+        terminal = None
+        shown = b""
+        while True:
+            try:
+                block = os.read(main, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not block:
+                break
+            shown += block
+    finally:
+        os.close(main)
+        if terminal is not None:
+            os.close(terminal)
+    assert done.returncode == 0
+    assert shown.decode().replace("\r\n", "\n") == text.replace(RLO, "\\u202e")
