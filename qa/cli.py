@@ -309,7 +309,7 @@ def _ask_stream(engine, as_json: bool) -> int:
     from qa.engine import Conversation
 
     engine.load()
-    conversation = Conversation(engine)
+    conversation = Conversation(engine, record=False)
     if hasattr(sys.stdin, "reconfigure"):
         # Undecodable bytes must not end the stream; in an ASCII locale, questions are UTF-8.
         ascii_locale = codecs.lookup(sys.stdin.encoding or "ascii").name == "ascii"

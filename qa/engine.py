@@ -197,19 +197,32 @@ class Engine:
 
 
 class Conversation:
-    """A sequence of questions sharing context; ``reset()`` forgets it."""
+    """A sequence of questions sharing context; ``reset()`` forgets it.
 
-    def __init__(self, engine: Engine):
+    Follow-ups use ``history``, the last few turns (followup.recent), so a conversation of
+    thousands of questions stays small; ``turns`` keeps every turn when ``record`` is true, as
+    the app does to show and export them, and none otherwise (``qa ask -``).
+    """
+
+    def __init__(self, engine: Engine, record: bool = True):
         self.engine = engine
+        self.record = record
         self.turns: list[Turn] = []
+        self.history: list[Turn] = []
 
     def ask(self, question: str) -> Answer:
-        answer = self.engine.ask(question, self.turns)
-        self.turns.append(Turn(question, answer))
+        from qa.answer.followup import recent
+
+        answer = self.engine.ask(question, self.history)
+        turn = Turn(question, answer)
+        if self.record:
+            self.turns.append(turn)
+        self.history = recent([*self.history, turn])
         return answer
 
     def reset(self) -> None:
         self.turns.clear()
+        self.history.clear()
 
 
 def encodable(text: str) -> str:

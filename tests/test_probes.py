@@ -18,6 +18,7 @@ import pytest
 
 from conftest import FakeEmbedder
 from qa.engine import Engine
+from test_formats import fake_cli  # noqa: F401  (a fixture: qa run in-process)
 
 TESTS = Path(__file__).resolve().parent
 RUN_WITH_FAKE_EMBEDDER = (
@@ -400,3 +401,52 @@ def test_show_prints_the_exact_text_to_a_pipe_and_escapes_it_on_a_terminal(corpu
             os.close(terminal)
     assert done.returncode == 0
     assert shown.decode().replace("\r\n", "\n") == text.replace(RLO, "\\u202e")
+
+
+# -- item 21: a long conversation keeps a bounded history ----------------------------------------
+
+QUESTIONS = ["What did the keeper record in 1893?", "How long did it last?",
+             "Who won the 2018 World Cup?", "What is the capital of Peru?",
+             "When does the ferry sail?", "And when does it return?"]
+
+
+def test_follow_ups_use_a_bounded_history_and_answer_as_with_all_of_it(corpus, tmp_path):
+    from qa.answer.followup import HISTORY_TURNS
+    from qa.engine import Conversation
+    from qa.results import Turn
+
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    engine.sync()
+    conversation, everything = Conversation(engine), []
+    # Many unanswered turns in a row must not push out the last answered one.
+    script = QUESTIONS[:2] + ["What is the capital of Peru?"] * (HISTORY_TURNS + 3) + QUESTIONS * 6
+    for question in script:
+        unbounded = engine.ask(question, everything)
+        answer = conversation.ask(question)
+        assert answer.to_json() | {"timings_ms": None} == unbounded.to_json() | {"timings_ms": None}
+        everything.append(Turn(question, unbounded))
+        assert len(conversation.history) <= HISTORY_TURNS + 1
+    assert len(conversation.turns) == len(script)  # the app still shows and exports every turn
+
+
+def test_a_stream_of_questions_keeps_no_record_of_its_turns(corpus, tmp_path, monkeypatch,
+                                                             fake_cli):
+    import io
+
+    import qa.engine
+    from qa.answer.followup import HISTORY_TURNS
+
+    Engine(corpus, tmp_path / "index", FakeEmbedder()).sync()
+    made = []
+
+    class Recorded(qa.engine.Conversation):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(qa.engine, "Conversation", Recorded)
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(QUESTIONS * 50) + "\n"))
+    code, out, err = fake_cli("ask", "--json", "-", "--corpus", corpus, "--index", tmp_path / "index")
+    assert code == 0 and len(out.splitlines()) == len(QUESTIONS) * 50, err
+    (conversation,) = made
+    assert conversation.turns == [] and len(conversation.history) <= HISTORY_TURNS + 1

@@ -58,6 +58,20 @@ class Query:
         return {t: (w if w >= 1.0 else SENTENCE_CONTEXT_WEIGHT) for t, w in self.terms.items()}
 
 
+# Follow-ups read the last answered turn; a few more turns are kept, never the whole
+# conversation, so memory stays bounded over thousands of questions.
+HISTORY_TURNS = 8
+
+
+def recent(history: Sequence[Turn], limit: int = HISTORY_TURNS) -> list[Turn]:
+    """The turns follow-ups may use: the last ``limit``, and the last answered one if older."""
+    kept = list(history[-limit:])
+    if not answered(kept):
+        last = answered(history)[-1:]
+        kept = last + kept
+    return kept
+
+
 def answered(history: Sequence[Turn]) -> list[Turn]:
     """The turns the documents answered: a question they do not cover gives no context (after
     "Who won the 2018 World Cup?" is declined, "How long did the meeting last?" stands alone)."""
