@@ -79,7 +79,7 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
                 _warn(warn, visible_controls(source), "file name has control characters")
                 continue
             if stat.st_size > max_bytes:
-                _warn(warn, source, too_large(max_bytes))
+                _warn(warn, source, _too_large(max_bytes))
                 continue
             found.append(CorpusFile(path, source, stat.st_size, stat.st_mtime_ns))
     return found
@@ -173,7 +173,7 @@ def read_corpus_file(file: CorpusFile, max_bytes: int = DEFAULT_MAX_FILE_BYTES) 
             while block := handle.read(_BLOCK):
                 size += len(block)
                 if size > max_bytes:  # it grew after the scan
-                    raise SkipFile(too_large(max_bytes))
+                    raise SkipFile(_too_large(max_bytes))
                 digest.update(block)
                 blocks.append(block)
         except OSError as exc:
@@ -221,7 +221,7 @@ def _check_regular(stat: os.stat_result, max_bytes: int | None) -> None:
     if not stat_module.S_ISREG(stat.st_mode):
         raise FileGone("no longer a regular file")
     if max_bytes is not None and stat.st_size > max_bytes:
-        raise SkipFile(too_large(max_bytes))
+        raise SkipFile(_too_large(max_bytes))
 
 
 def _unreadable(exc: OSError) -> SkipFile:
@@ -232,7 +232,7 @@ def _unreadable(exc: OSError) -> SkipFile:
     return SkipFile(f"cannot read ({exc.strerror or exc})")
 
 
-def too_large(max_bytes: int) -> str:
+def _too_large(max_bytes: int) -> str:
     return f"larger than the {max_bytes / (1024 * 1024):.3g} MB limit (--max-file-mb)"
 
 
