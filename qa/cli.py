@@ -365,12 +365,10 @@ def _indent(text: str) -> str:
 
 
 def cmd_stats(args) -> int:
-    from qa.index import store
     from qa.index.indexer import name_list
 
     engine = _engine(args)
-    store.verify_index(engine.index_dir)  # stats must not describe a damaged index as fine
-    stats = engine.stats()
+    stats = engine.stats(verify=True)  # stats must not describe a damaged index as fine
     if args.json:
         print(json.dumps(stats))
         return 0

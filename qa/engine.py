@@ -16,7 +16,7 @@ from qa.index import store
 from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
-from qa.errors import IndexMissing, QAError
+from qa.errors import IndexDamaged, IndexMissing, QAError
 from qa.index.indexer import IndexProgress, SyncReport, expected_params, sync
 from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 
@@ -84,9 +84,11 @@ class Engine:
         if load_model:
             load_model()
 
-    def changed_files(self) -> list[str]:
-        """Corpus files added, edited or deleted since the live index was built."""
-        manifest = store.read_manifest(self.index_dir)
+    def changed_files(self, manifest: dict | None = None) -> list[str]:
+        """Corpus files added, edited or deleted since the live index (or the generation whose
+        ``manifest`` is given) was built."""
+        if manifest is None:
+            manifest = store.read_manifest(self.index_dir)
         known = {s: (m["size"], m["mtime_ns"], m["sha256"]) for s, m in manifest["documents"].items()}
         known.update({s: (m["size"], m["mtime_ns"], m["sha256"])
                       for s, m in manifest.get("skipped", {}).items()})
@@ -116,10 +118,29 @@ class Engine:
                 return UNREADABLE  # not kept: a chmod changes neither size nor mtime
         return self._digests[key]
 
-    def stats(self) -> dict:
-        manifest = store.read_manifest(self.index_dir)
+    def stats(self, verify: bool = False) -> dict:
+        """What ``qa stats`` shows, all of one generation (a build switching generations
+        meanwhile is sat out, not taken for damage). With ``verify``, every file is checked against
+        its checksum first."""
+
+        def describe(path: Path) -> dict:
+            if verify:
+                manifest = store.verify_generation(path)
+            else:
+                manifest = store.manifest_at(path)
+            try:
+                size = store.disk_size(path)
+            except FileNotFoundError:
+                size = None
+            if size is None or store.current_path_safe(self.index_dir) != path:
+                # Switched and removed while its files were counted: count the new one.
+                raise IndexDamaged(f"index {path} was removed while it was read")
+            return {"manifest": manifest, "size": size}
+
+        live = store.read_live(self.index_dir, describe)
+        manifest = live["manifest"]
         try:
-            changed = self.changed_files()
+            changed = self.changed_files(manifest)
         except QAError:
             changed = None
         return {
@@ -133,7 +154,7 @@ class Engine:
             "generation": manifest["generation"],
             "built_at": manifest["built_at"],
             "build_seconds": manifest.get("build_seconds"),
-            "size_bytes": store.disk_size(store.current_path(self.index_dir)),
+            "size_bytes": live["size"],
             "changed_since_build": None if changed is None else len(changed),
             "changed_files": changed,
         }

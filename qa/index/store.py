@@ -147,15 +147,40 @@ def current_path_safe(index_dir: Path) -> Path | None:
 
 def read_manifest(index_dir: Path) -> dict:
     """The live manifest, checked for readability only (cheap; no checksums)."""
-    path = current_path(index_dir)
-    if path is None:
-        raise IndexMissing(f"no index in {index_dir}; run `qa index` first")
+    return read_live(index_dir, manifest_at)
+
+
+def manifest_at(path: Path) -> dict:
+    """The manifest of the generation folder ``path``."""
     try:
         return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise IndexDamaged(f"index {path} has no manifest; run `qa index --rebuild`") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         raise IndexDamaged(f"index manifest in {path} is damaged; run `qa index --rebuild`") from None
+
+
+# How many generation switches a reader sits out before it gives up (each one is a whole build).
+SWITCHES_WAITED = 10
+
+
+def read_live(index_dir: Path, read):
+    """``read(path)`` on the live generation folder ``path``, pinned to that one folder.
+
+    A build that switches CURRENT and removes the folder while it is read is not damage: the
+    new generation is read instead. Damage is reported only when CURRENT stayed where it was.
+    """
+    for _ in range(SWITCHES_WAITED):
+        path = current_path(index_dir)
+        if path is None:
+            raise IndexMissing(f"no index in {index_dir}; run `qa index` first")
+        try:
+            return read(path)
+        except IndexDamaged:
+            if current_path_safe(index_dir) == path:
+                raise
+    raise IndexBusy(f"the index in {index_dir} changed {SWITCHES_WAITED} times while it was read "
+                    "(another `qa index` is writing it); try again")
 
 
 def is_older_schema(manifest: dict) -> bool:
@@ -202,17 +227,10 @@ def load_snapshot(index_dir: Path, expected: dict, verify: bool = True) -> Index
     A build that switches CURRENT while this reads (and removes the generation being read) is
     not damage: the new generation is read instead.
     """
-    for attempt in range(3):
-        before = current_path_safe(index_dir)
-        try:
-            return _load_live(index_dir, expected, verify)
-        except IndexDamaged:
-            if attempt == 2 or current_path_safe(index_dir) == before:
-                raise
-    raise AssertionError("unreachable")
+    return read_live(index_dir, lambda path: _load_generation(path, expected, verify))
 
 
-def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
+def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     import bm25s
     import faiss
 
@@ -221,9 +239,8 @@ def _load_live(index_dir: Path, expected: dict, verify: bool) -> IndexSnapshot:
     # torch needs for the next query embedding (measured: embed + search 21 ms -> 10 ms).
     faiss.omp_set_num_threads(1)
 
-    manifest = read_manifest(index_dir)
+    manifest = manifest_at(path)
     check_compatible(manifest, expected)
-    path = current_path(index_dir)
     if verify:
         verify_files(path, manifest)
     try:
@@ -307,8 +324,12 @@ def verify_files(path: Path, manifest: dict) -> None:
 
 def verify_index(index_dir: Path) -> dict:
     """The live manifest, after checking every file it lists (for commands that load nothing)."""
-    manifest = read_manifest(index_dir)
-    path = current_path(index_dir)
+    return read_live(index_dir, verify_generation)
+
+
+def verify_generation(path: Path) -> dict:
+    """The manifest of the generation folder ``path``, after checking every file it lists."""
+    manifest = manifest_at(path)
     verify_files(path, manifest)
     try:
         documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))

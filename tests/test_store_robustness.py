@@ -1,0 +1,144 @@
+"""The index folder under stress: builds switching generations under readers, unreadable folders,
+a full disk, a wrong-shaped manifest, a lost CURRENT pointer, odd index paths.
+
+Whatever happens, a command a user runs gets an answer or one line starting with ``qa:``, and the
+previous index is never lost. Everything runs with the fake embedder; commands run through the
+real entry point (``qa.cli.main``) in a subprocess, or in-process where a build must be raced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, FakeEmbedder
+from qa.engine import Engine
+from qa.index import store
+
+TESTS = Path(__file__).resolve().parent
+# `python -m qa` with the fake embedder in place of the real model.
+FAKE_QA = ("import sys; sys.path.insert(0, {tests!r}); from conftest import FakeEmbedder; "
+           "import qa.engine; qa.engine.SentenceTransformerEmbedder = FakeEmbedder; "
+           "from qa.cli import main; sys.exit(main(sys.argv[1:]))").format(tests=str(TESTS))
+
+
+def fake_qa(*args, env: dict | None = None, prefix: tuple = ()) -> subprocess.CompletedProcess:
+    """``qa ARGS`` in a subprocess, through the real entry point, with the fake embedder."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+    base.update(env or {})
+    return subprocess.run([*prefix, sys.executable, "-c", FAKE_QA, *map(str, args)], cwd=ROOT,
+                          env=base, capture_output=True, text=True, timeout=120)
+
+
+def one_line(done: subprocess.CompletedProcess) -> str:
+    """The one ``qa:`` line of a command that failed as a user error should."""
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qa: "), done.stderr
+    return lines[0]
+
+
+DOCS = {
+    "lighthouse.txt": "The lighthouse keeper logged every passing ship in a leather book. "
+                      "In 1893 the keeper recorded a storm that lasted eleven days.\n",
+    "harbour.md": "Fishermen said the harbour froze twice that winter. "
+                  "The ferry to the island stopped for a month.\n",
+    "notes/orchard.txt": "The orchard behind the chapel grows quillberry trees. "
+                         "They flower in April and fruit in late summer.\n",
+}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "corpus"
+    for source, text in DOCS.items():
+        (folder / source).parent.mkdir(parents=True, exist_ok=True)
+        (folder / source).write_text(text)
+    return folder
+
+
+@pytest.fixture
+def index(tmp_path: Path, corpus: Path) -> Path:
+    """An index of ``corpus``, built once."""
+    folder = tmp_path / "index"
+    Engine(corpus, folder, FakeEmbedder()).sync()
+    return folder
+
+
+# -- 8: readers during a generation switch ---------------------------------------------------
+
+
+def test_stats_read_while_a_build_switches_generations_is_the_new_one(corpus, index, monkeypatch,
+                                                                      capsys):
+    import qa.engine
+    from qa.cli import main
+
+    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    verify = store.verify_files
+    raced = []
+
+    def verify_while_a_build_switches(path, manifest):
+        # `qa stats` has read CURRENT; now another `qa index` finishes and removes that generation.
+        if not raced:
+            raced.append(path.name)
+            (corpus / "late.txt").write_text("A late report about the velloran festival arrived.\n")
+            Engine(corpus, index, FakeEmbedder()).sync()
+        return verify(path, manifest)
+
+    monkeypatch.setattr(store, "verify_files", verify_while_a_build_switches)
+    capsys.readouterr()
+    code = main(["stats", "--json", "--corpus", str(corpus), "--index", str(index)])
+    out, err = capsys.readouterr()
+    assert raced == ["gen-000001"]
+    assert code == 0 and err == "", err
+    stats = json.loads(out)
+    assert (stats["generation"], stats["documents"], stats["changed_since_build"]) == (2, 4, 0)
+
+
+def test_readers_never_see_damage_while_builds_switch_generations(corpus, index, monkeypatch, capsys):
+    """One thread edits a file and re-indexes 12 times; two others run `qa stats`, `qa show` and
+    a search meanwhile. Every one of them must succeed: a switch is not damage."""
+    import qa.engine
+    from qa.cli import main
+
+    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    common = ["--corpus", str(corpus), "--index", str(index)]
+    finished = threading.Event()
+    failures: list[str] = []
+    reads = []
+
+    def build() -> None:
+        try:
+            for n in range(12):
+                (corpus / "log.txt").write_text(f"Entry {n}: the keeper saw {n} ships today.\n")
+                Engine(corpus, index, FakeEmbedder()).sync()
+        finally:
+            finished.set()
+
+    def read() -> None:
+        while not finished.is_set():
+            for command in (["stats", "--json"], ["show", "lighthouse.txt"]):
+                if main([*command, *common]) != 0:
+                    failures.append(" ".join(command))
+            try:
+                Engine(corpus, index, FakeEmbedder()).search("storm keeper")
+            except Exception as exc:  # noqa: BLE001 - any failure is the bug
+                failures.append(f"search: {exc!r}")
+            reads.append(1)
+
+    threads = [threading.Thread(target=build)] + [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    err = capsys.readouterr().err
+    assert len(reads) > 2
+    assert failures == [], err
+    assert store.read_manifest(index)["generation"] == 13
