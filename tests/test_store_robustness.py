@@ -142,3 +142,46 @@ def test_readers_never_see_damage_while_builds_switch_generations(corpus, index,
     assert len(reads) > 2
     assert failures == [], err
     assert store.read_manifest(index)["generation"] == 13
+
+
+# -- 15: a missing CURRENT pointer -----------------------------------------------------------
+
+
+def test_a_missing_pointer_recovers_the_generation_instead_of_deleting_it(corpus, index):
+    common = ("--corpus", corpus, "--index", index)
+    (index / "CURRENT").unlink()
+    done = fake_qa("ask", "How long did the storm last?", *common)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "lighthouse.txt" in done.stdout
+    assert sorted(p.name for p in index.glob("gen-*")) == ["gen-000001"]
+    stats = json.loads(fake_qa("stats", "--json", *common).stdout)
+    assert (stats["generation"], stats["documents"]) == (1, 3)
+    # `qa index` writes the pointer back and says so; nothing is embedded again.
+    done = fake_qa("index", "--json", *common)
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("qa: warning: ") and "CURRENT" in line and "generation 1" in line, line
+    report = json.loads(done.stdout)
+    assert (report["generation"], report["chunks_embedded"]) == (1, 0)
+    assert (index / "CURRENT").read_text().strip() == "gen-000001"
+    assert fake_qa("index", *common).stderr == ""
+
+
+def test_a_missing_pointer_recovers_the_newest_generation_that_is_whole(corpus, index, tmp_path):
+    import shutil
+
+    common = ("--corpus", corpus, "--index", index)
+    kept = tmp_path / "gen-000001"
+    shutil.copytree(index / "gen-000001", kept)
+    (corpus / "late.txt").write_text("A late report about the velloran festival arrived.\n")
+    Engine(corpus, index, FakeEmbedder()).sync()
+    shutil.copytree(kept, index / "gen-000001")
+    (index / "gen-000002" / "chunks.json").write_text("{}")  # damaged: its checksum fails
+    (index / "CURRENT").unlink()
+    done = fake_qa("index", "--json", *common)
+    assert done.returncode == 0, done.stderr
+    assert "generation 1" in done.stderr and "Traceback" not in done.stderr
+    report = json.loads(done.stdout)
+    # Generation 1 is kept: only the document it lacks is embedded.
+    assert (report["added"], report["unchanged"], report["chunks_embedded"]) == (1, 3, 1)
+    assert fake_qa("search", "velloran festival", *common).stdout.count("late.txt") == 1

@@ -143,6 +143,10 @@ def sync(
     expected = expected_params(embedder, corpus)
     warn = warn or (lambda source, reason: None)
     with store.IndexLock(index_dir, on_wait=on_wait):
+        recovered = store.recover_pointer(index_dir)
+        if recovered is not None:
+            warn("", f"the index pointer {index_dir / store.CURRENT} was missing; restored it to "
+                 f"generation {int(recovered.name[len(store.GEN_PREFIX):])}, the newest complete one")
         previous = None if rebuild else _load_previous(index_dir, expected, warn)
         store.remove_leftovers(index_dir, keep=previous.path if previous else store.current_path_safe(index_dir))
         files = scan_corpus(corpus, max_bytes, warn)

@@ -126,7 +126,10 @@ def current_path(index_dir: Path) -> Path | None:
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        return None
+        # Lost (deleted by hand, or by a tool cleaning the folder): the generations are still
+        # there. Answer from the newest whole one; the next `qa index` writes the pointer back.
+        complete = complete_generations(index_dir, verify=False)
+        return complete[0] if complete else None
     except NotADirectoryError:
         raise QAError(f"index path {index_dir} is a file, not a folder") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -143,6 +146,42 @@ def current_path_safe(index_dir: Path) -> Path | None:
         return current_path(index_dir)
     except IndexDamaged:
         return None
+
+
+def complete_generations(index_dir: Path, verify: bool) -> list[Path]:
+    """Generation folders holding a whole index, newest first: a manifest that lists files which
+    are all there (a build writes its manifest last, then renames its folder), or with ``verify``,
+    whose files all match their checksums."""
+    try:
+        folders = [p for p in index_dir.iterdir() if p.name.startswith(GEN_PREFIX)
+                   and p.name[len(GEN_PREFIX):].isdigit()]
+    except OSError:
+        return []
+    complete = []
+    for folder in sorted(folders, key=lambda p: int(p.name[len(GEN_PREFIX):]), reverse=True):
+        try:
+            if verify:
+                verify_generation(folder)
+            else:
+                files = manifest_at(folder).get("files")
+                if not isinstance(files, dict) or not all((folder / f).is_file() for f in files):
+                    continue
+        except (IndexDamaged, AttributeError, TypeError, OSError):
+            continue
+        complete.append(folder)
+    return complete
+
+
+def recover_pointer(index_dir: Path) -> Path | None:
+    """Write a lost CURRENT back, naming the newest generation whose files all check out; None when
+    CURRENT is there or no generation is whole (call with the lock held)."""
+    if (index_dir / CURRENT).exists() or not index_dir.is_dir():
+        return None
+    complete = complete_generations(index_dir, verify=True)
+    if not complete:
+        return None
+    _point_to(index_dir, complete[0])
+    return complete[0]
 
 
 def read_manifest(index_dir: Path) -> dict:
@@ -433,12 +472,17 @@ def write_generation(
         shutil.rmtree(final)
     os.rename(build, final)
     _fsync_dir(index_dir)
+    _point_to(index_dir, final)
+    return final
+
+
+def _point_to(index_dir: Path, generation: Path) -> None:
+    """Switch CURRENT to ``generation`` atomically."""
     pointer = index_dir / f"{CURRENT}.tmp-{os.getpid()}"
-    pointer.write_text(final.name + "\n", encoding="utf-8")
+    pointer.write_text(generation.name + "\n", encoding="utf-8")
     _fsync(pointer)
     os.replace(pointer, index_dir / CURRENT)
     _fsync_dir(index_dir)
-    return final
 
 
 def remove_leftovers(index_dir: Path, keep: Path | None) -> None:
