@@ -20,6 +20,7 @@ import pytest
 from conftest import ROOT, FakeEmbedder
 from qa.engine import Engine
 from qa.index import store
+from test_formats import fake_cli  # noqa: F401  (a fixture)
 
 TESTS = Path(__file__).resolve().parent
 # `python -m qa` with the fake embedder in place of the real model.
@@ -185,3 +186,82 @@ def test_a_missing_pointer_recovers_the_newest_generation_that_is_whole(corpus, 
     # Generation 1 is kept: only the document it lacks is embedded.
     assert (report["added"], report["unchanged"], report["chunks_embedded"]) == (1, 3, 1)
     assert fake_qa("search", "velloran festival", *common).stdout.count("late.txt") == 1
+
+
+# -- 14: a manifest of the wrong shape --------------------------------------------------------
+
+
+def _live_manifest(index: Path) -> Path:
+    return index / (index / "CURRENT").read_text().strip() / "manifest.json"
+
+
+def _reshape(index: Path, change) -> None:
+    path = _live_manifest(index)
+    manifest = json.loads(path.read_text())
+    path.write_text(json.dumps(change(manifest)))
+
+
+def _set(key, value):
+    return lambda m: {**m, key: value}
+
+
+def _without(key):
+    return lambda m: {k: v for k, v in m.items() if k != key}
+
+
+def _each_document(change):
+    def apply(m):
+        m["documents"] = {s: change(dict(meta)) for s, meta in m["documents"].items()}
+        return m
+    return apply
+
+
+SHAPES = {
+    "null": lambda m: None,
+    "list": lambda m: [],
+    "string": lambda m: "gen-000001",
+    "schema-as-text": _set("schema", str(store.SCHEMA)),
+    "schema-true": _set("schema", True),
+    "generation-as-text": _set("generation", "abc"),
+    "no-generation": _without("generation"),
+    "no-built-at": _without("built_at"),
+    "no-model": _without("model"),
+    "no-vocabulary": _without("vocabulary"),
+    "documents-list": _set("documents", []),
+    "skipped-list": _set("skipped", []),
+    "skipped-without-reason": _set("skipped", {"x.txt": {"sha256": "0" * 64}}),
+    "document-without-chunks": _each_document(lambda d: {k: v for k, v in d.items() if k != "chunks"}),
+    "document-null": _each_document(lambda d: None),
+    "size-as-text": _each_document(lambda d: {**d, "size": "12"}),
+    "corpus-number": _set("corpus", 5),
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_wrong_shaped_manifest_is_one_line_and_plain_qa_index_repairs_it(corpus, index, shape,
+                                                                           fake_cli):
+    common = ("--corpus", corpus, "--index", index)
+    _reshape(index, SHAPES[shape])
+    for command in (("stats",), ("stats", "--json"), ("search", "storm"),
+                    ("ask", "How long did the storm last?"), ("show", "lighthouse.txt")):
+        code, out, err = fake_cli(*command, *common)
+        assert (code, out) == (1, ""), (command, out, err)
+        assert "Traceback" not in err
+        [line] = err.splitlines()
+        assert line.startswith("qa: index manifest in ") and "is damaged" in line, line
+        assert "qa index" in line, line
+    code, out, err = fake_cli("index", *common)
+    assert code == 0 and "3 documents" in out, err
+    assert all(line.startswith("qa: warning: ") for line in err.splitlines()), err
+    code, out, err = fake_cli("search", "storm keeper eleven days", *common)
+    assert code == 0 and err == "" and "lighthouse.txt" in out
+
+
+def test_a_null_manifest_through_the_real_entry_point(corpus, index):
+    common = ("--corpus", corpus, "--index", index)
+    _live_manifest(index).write_text("null")
+    line = one_line(fake_qa("ask", "How long did the storm last?", *common))
+    assert "manifest" in line and "damaged" in line, line
+    done = fake_qa("index", *common)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert fake_qa("ask", "How long did the storm last?", *common).returncode == 0

@@ -190,13 +190,77 @@ def read_manifest(index_dir: Path) -> dict:
 
 
 def manifest_at(path: Path) -> dict:
-    """The manifest of the generation folder ``path``."""
+    """The manifest of the generation folder ``path``, checked for shape (not checksums)."""
     try:
-        return json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise IndexDamaged(f"index {path} has no manifest; run `qa index --rebuild`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         raise IndexDamaged(f"index manifest in {path} is damaged; run `qa index --rebuild`") from None
+    problem = manifest_problem(manifest)
+    if problem:
+        raise IndexDamaged(f"index manifest in {path} is damaged ({problem}); "
+                           "run `qa index --rebuild`")
+    return manifest
+
+
+# The fields of a manifest of this schema that the code reads, and their types. The manifest is
+# checked once, when it is read, so no reader meets a KeyError or a "generation" of "abc".
+MANIFEST_FIELDS = {"generation": int, "built_at": str, "model": str, "dimension": int,
+                   "vocabulary": int, "documents": dict}
+MANIFEST_OPTIONAL = {"corpus": str, "next_chunk_id": int, "skipped": dict, "files": dict,
+                     "build_seconds": (int, float)}
+DOCUMENT_FIELDS = {"sha256": str, "format": str, "size": int, "mtime_ns": int, "segments_hash": str,
+                   "chunks": int}
+SKIPPED_FIELDS = {"reason": str, "sha256": str, "size": int, "mtime_ns": int}
+
+
+def manifest_problem(manifest) -> str | None:
+    """What is wrong with the shape of ``manifest``, in a few words, or None.
+
+    A manifest of another schema needs only a schema number: check_compatible refuses it.
+    """
+    if not isinstance(manifest, dict):
+        return f"it is {_json_kind(manifest)}, not an object"
+    if not _is_a(manifest.get("schema"), int):
+        return "schema is not a whole number"
+    if manifest["schema"] != SCHEMA:
+        return None
+    for key, kind in MANIFEST_FIELDS.items():
+        if key not in manifest:
+            return f"no {key}"
+        if not _is_a(manifest[key], kind):
+            return f"{key} is not {_kind_name(kind)}"
+    for key, kind in MANIFEST_OPTIONAL.items():
+        if key in manifest and not _is_a(manifest[key], kind):
+            return f"{key} is not {_kind_name(kind)}"
+    if manifest["generation"] < 1:
+        return "generation is not a positive number"
+    for group, fields in (("documents", DOCUMENT_FIELDS), ("skipped", SKIPPED_FIELDS)):
+        for source, meta in manifest.get(group, {}).items():
+            if not isinstance(meta, dict):
+                return f"{group} entry {source!r} is not an object"
+            for key, kind in fields.items():
+                if not _is_a(meta.get(key), kind):
+                    return f"{group} entry {source!r} has no {key}"
+            starts = meta.get("page_starts", [])
+            if not isinstance(starts, list) or not all(_is_a(x, int) for x in starts):
+                return f"{group} entry {source!r} has bad page starts"
+    return None
+
+
+def _is_a(value, kind) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _json_kind(value) -> str:
+    if value is None:
+        return "null"
+    return {bool: "true or false", list: "a list", str: "text"}.get(type(value), "a number")
+
+
+def _kind_name(kind) -> str:
+    return {int: "a whole number", str: "text", dict: "an object"}.get(kind, "a number")
 
 
 # How many generation switches a reader sits out before it gives up (each one is a whole build).
