@@ -19,3 +19,12 @@ class IndexDamaged(QAError):
 
 class IndexBusy(QAError):
     """Another process holds the index lock."""
+
+
+class DiskFull(QAError):
+    """The disk holding the index has no room for a new generation; ``needed`` is about how many
+    bytes it takes (None when unknown)."""
+
+    def __init__(self, message: str, needed: int | None = None):
+        super().__init__(message)
+        self.needed = needed

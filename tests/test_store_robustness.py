@@ -265,3 +265,121 @@ def test_a_null_manifest_through_the_real_entry_point(corpus, index):
     done = fake_qa("index", *common)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert fake_qa("ask", "How long did the storm last?", *common).returncode == 0
+
+
+# -- 12: a full disk --------------------------------------------------------------------------
+
+
+def _words(count: int, seed: int = 3) -> str:
+    import random
+
+    rng = random.Random(seed)
+    vocabulary = ["harbour", "keeper", "storm", "ledger", "ferry", "orchard", "quill", "tide",
+                  "beacon", "lantern", "gull", "pier"]
+    return " ".join(rng.choice(vocabulary) + ("." if i % 12 == 11 else "") for i in range(count))
+
+
+def _unshare_works() -> bool:
+    try:
+        return subprocess.run(["unshare", "-rm", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(sys.platform != "linux" or not _unshare_works(),
+                    reason="needs a private mount namespace (unshare -rm) for a small tmpfs")
+def test_a_full_disk_is_one_line_naming_the_index_and_the_space_needed(corpus, tmp_path):
+    """On a real full disk (a 256 KB tmpfs): the first build fits, the second does not."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    index = disk / "index"
+    big = tmp_path / "big.txt"
+    big.write_text(_words(60000))
+    steps = [["index", "--corpus", corpus, "--index", index],
+             ["cp", big, corpus / "big.txt"],
+             ["index", "--corpus", corpus, "--index", index],
+             ["ls", "-A", index],
+             ["search", "storm eleven days", "--corpus", corpus, "--index", index]]
+    driver = ("import json, subprocess, sys\n"
+              f"steps = {json.dumps([[str(a) for a in step] for step in steps])}\n"
+              "out = []\n"
+              "for step in steps:\n"
+              "    command = step if step[0] in ('cp', 'ls') else [sys.executable, '-c', "
+              f"{FAKE_QA!r}, *step]\n"
+              "    done = subprocess.run(command, capture_output=True, text=True)\n"
+              "    out.append([done.returncode, done.stdout, done.stderr])\n"
+              "print(json.dumps(out))\n")
+    done = subprocess.run(["unshare", "-rm", "sh", "-c",
+                           'mount -t tmpfs -o size=256k tmpfs "$0" && exec "$@"', str(disk),
+                           sys.executable, "-c", driver], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    first, _, full, listing, search = json.loads(done.stdout)
+    assert first[0] == 0, first
+    assert full[0] == 1 and full[1] == "", full
+    assert "Traceback" not in full[2]
+    [line] = full[2].splitlines()
+    assert line.startswith(f"qa: not enough disk space for the index in {index}: about "), line
+    assert " MB needed, " in line and "the previous index is kept" in line, line
+    # Nothing of the failed build is left taking space; the previous index answers.
+    assert sorted(listing[1].split()) == [".lock", "CURRENT", "gen-000001"]
+    assert search[0] == 0 and "lighthouse.txt" in search[1], search
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def _build_files(path: str) -> bool:
+    return f"{os.sep}{store.BUILD_PREFIX}" in str(path)
+
+
+FULL_DISK_FAULTS = {
+    # FAISS reports a failed write as a RuntimeError naming the error.
+    "faiss": ("faiss", "write_index", RuntimeError(
+        "Error in faiss::FileIOWriter::operator() ... ret == (n) failed: write error: "
+        "No space left on device")),
+    # numpy's short write carries no errno.
+    "numpy": ("numpy", "save", OSError("708480 requested and 423872 written")),
+    "json": ("store", "_write_json", OSError(28, "No space left on device")),
+    "pointer": ("store", "_point_to", OSError(28, "No space left on device")),
+}
+
+
+@pytest.mark.parametrize("fault", FULL_DISK_FAULTS)
+def test_a_disk_filling_up_while_a_generation_is_written(corpus, index, fake_cli, monkeypatch, fault):
+    import faiss
+    import numpy
+
+    module, name, error = FULL_DISK_FAULTS[fault]
+    target = {"faiss": faiss, "numpy": numpy, "store": store}[module]
+    real = getattr(target, name)
+
+    def fails_in_a_build(*args, **kwargs):
+        if fault == "pointer" or any(_build_files(arg) for arg in args[:2]):
+            raise error
+        return real(*args, **kwargs)
+
+    (corpus / "big.txt").write_text(_words(3000))
+    common = ("--corpus", corpus, "--index", index)
+    monkeypatch.setattr(target, name, fails_in_a_build)
+    code, out, err = fake_cli("index", *common)
+    assert (code, out) == (1, ""), err
+    assert "Traceback" not in err
+    [line] = err.splitlines()
+    assert line.startswith(f"qa: not enough disk space for the index in {index}: about "), line
+    assert "needed" in line and "the previous index is kept" in line, line
+    assert sorted(p.name for p in index.iterdir()) == [".lock", "CURRENT", "gen-000001"]
+    monkeypatch.setattr(target, name, real)
+    code, out, err = fake_cli("search", "storm eleven days", *common)
+    assert code == 0 and "lighthouse.txt" in out
+    code, out, err = fake_cli("index", "--json", *common)
+    assert code == 0 and json.loads(out)["added"] == 1
+
+
+def test_a_full_disk_while_embedding_drops_the_resume_cache_and_goes_on(corpus, index, monkeypatch):
+    monkeypatch.setattr(store.EmbeddingCache, "append", _no_space)
+    (corpus / "big.txt").write_text(_words(3000))
+    report = Engine(corpus, index, FakeEmbedder()).sync()
+    assert report.added == 1 and report.chunks_embedded > 0
+    assert not (index / "cache").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
 from qa.ingest.documents import (UNREADABLE, CorpusFile, FileGone, SkipFile, load_document,
                                  read_corpus_file, scan_corpus)
 from qa.index.embedder import Embedder, encode_chunks_plainly
-from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing, QAError
+from qa.errors import DiskFull, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.index.late_interaction import (
     PROJECTED_DIMS,
     TOKENS_FORMAT,
@@ -143,25 +144,40 @@ def sync(
     expected = expected_params(embedder, corpus)
     warn = warn or (lambda source, reason: None)
     with store.IndexLock(index_dir, on_wait=on_wait):
-        recovered = store.recover_pointer(index_dir)
-        if recovered is not None:
-            warn("", f"the index pointer {index_dir / store.CURRENT} was missing; restored it to "
-                 f"generation {int(recovered.name[len(store.GEN_PREFIX):])}, the newest complete one")
-        previous = None if rebuild else _load_previous(index_dir, expected, warn)
-        store.remove_leftovers(index_dir, keep=previous.path if previous else store.current_path_safe(index_dir))
-        files = scan_corpus(corpus, max_bytes, warn)
-        if not files:
-            raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}")
-        files, hashes, contents = _hashes(files, previous, max_bytes, warn)
-        old_skipped = previous.manifest.get("skipped", {}) if previous else {}
-        if previous is not None and _unchanged(files, hashes, previous, old_skipped, expected):
-            for source, meta in old_skipped.items():
-                warn(source, meta["reason"])
-            return SyncReport(0, 0, 0, len(previous.documents), 0, len(previous.documents),
-                              len(previous.chunks), time.perf_counter() - began,
-                              previous.generation, {s: m["reason"] for s, m in old_skipped.items()})
-        return _build(index_dir, embedder, expected, files, hashes, contents, previous,
-                      old_skipped, progress, warn, began)
+        try:
+            return _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
+                                max_bytes, began)
+        except (DiskFull, OSError, RuntimeError) as exc:
+            if not (isinstance(exc, DiskFull) or store.is_disk_full(exc)):
+                raise
+            # Give the space back: the abandoned build and the embeddings cached for resuming it.
+            store.remove_leftovers(index_dir, keep=store.current_path_safe(index_dir))
+            store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
+            needed = exc.needed if isinstance(exc, DiskFull) else None
+            raise DiskFull(store.disk_full_message(index_dir, needed), needed) from None
+
+
+def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn, max_bytes, began):
+    """sync() with the lock held."""
+    recovered = store.recover_pointer(index_dir)
+    if recovered is not None:
+        warn("", f"the index pointer {index_dir / store.CURRENT} was missing; restored it to "
+             f"generation {int(recovered.name[len(store.GEN_PREFIX):])}, the newest complete one")
+    previous = None if rebuild else _load_previous(index_dir, expected, warn)
+    store.remove_leftovers(index_dir, keep=previous.path if previous else store.current_path_safe(index_dir))
+    files = scan_corpus(corpus, max_bytes, warn)
+    if not files:
+        raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}")
+    files, hashes, contents = _hashes(files, previous, max_bytes, warn)
+    old_skipped = previous.manifest.get("skipped", {}) if previous else {}
+    if previous is not None and _unchanged(files, hashes, previous, old_skipped, expected):
+        for source, meta in old_skipped.items():
+            warn(source, meta["reason"])
+        return SyncReport(0, 0, 0, len(previous.documents), 0, len(previous.documents),
+                          len(previous.chunks), time.perf_counter() - began,
+                          previous.generation, {s: m["reason"] for s, m in old_skipped.items()})
+    return _build(index_dir, embedder, expected, files, hashes, contents, previous,
+                  old_skipped, progress, warn, began)
 
 
 def _load_previous(index_dir: Path, expected: dict, warn: Warn):
@@ -343,6 +359,7 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     reusable: dict[str, int] = {}
     if previous is not None:
         reusable = {c.hash: row for row, c in enumerate(previous.chunks)}
+    resume = _ResumeCache(index_dir)
     cache = store.EmbeddingCache(index_dir, embedder.name, dim)
     sentence_cache = store.EmbeddingCache(index_dir, embedder.name + "#sentences", dim)
     word_cache = store.EmbeddingCache(index_dir, embedder.name + "#words", PROJECTED_DIMS + 1)
@@ -353,7 +370,7 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     elif cached_projection is None or not _same_projection(projection, cached_projection):
         # Cached word vectors, if any, were projected another way (an unfinished --rebuild).
         word_cache.drop()
-        store.cache_projection(index_dir, embedder.name, projection)
+        resume.write(store.cache_projection, index_dir, embedder.name, projection)
     cached, cached_sentences, cached_words = cache.load(), sentence_cache.load(), word_cache.load()
     todo: dict[str, list[int]] = {}
     for row, chunk in enumerate(fresh):
@@ -399,21 +416,41 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
             if sample is None:
                 sample = np.concatenate([m for m, _ in encoded.words] or [np.zeros((0, dim), np.float32)])
             projection = Projection.fit(sample)
-            store.cache_projection(index_dir, embedder.name, projection)
+            resume.write(store.cache_projection, index_dir, embedder.name, projection)
         projected = [(projection.apply(matrix), ids) for matrix, ids in encoded.words]
         # Sentences and words first: a chunk key in the cache promises they are there.
         sentence_keys = [_sentence_key(k, i) for k, lst in zip(batch, encoded.sentences) for i in range(len(lst))]
         if sentence_keys:
-            sentence_cache.append(sentence_keys, np.concatenate(encoded.sentences))
+            resume.write(sentence_cache.append, sentence_keys, np.concatenate(encoded.sentences))
         word_keys, word_rows = _word_cache_records(batch, projected)
-        word_cache.append(word_keys, word_rows)
-        cache.append(batch, encoded.vectors)
+        resume.write(word_cache.append, word_keys, word_rows)
+        resume.write(cache.append, batch, encoded.vectors)
         for key, vector, sentence_vectors, (matrix, ids) in zip(batch, encoded.vectors, encoded.sentences, projected):
             vectors[todo[key]] = vector
             sentences[key] = sentence_vectors
             words[key] = (*quantize(matrix), ids.astype(np.int32))
         report(IndexProgress("embedding", min(first + EMBED_BATCH, len(keys)), len(keys)))
     return vectors, sentences, words, projection, len(keys)
+
+
+class _ResumeCache:
+    """Writes to the embedding cache, which only saves work when a build is interrupted: on a
+    full disk it is removed, and the build goes on without it (its vectors are in memory)."""
+
+    def __init__(self, index_dir: Path):
+        self.folder = index_dir / "cache"
+        self.on = True
+
+    def write(self, action, *args) -> None:
+        if not self.on:
+            return
+        try:
+            action(*args)
+        except (OSError, RuntimeError) as exc:
+            if not store.is_disk_full(exc):
+                raise
+            self.on = False
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _same_projection(a: Projection, b: Projection) -> bool:

@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -36,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
+from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.index.late_interaction import Projection, TokenVectors
 from qa.index.lexical import TERM_RULES, terms
 
@@ -495,7 +496,77 @@ def write_generation(
     sentence_vectors: np.ndarray,
     words: TokenVectors,
 ) -> Path:
-    """Write a complete generation beside the live one, then switch CURRENT to it atomically."""
+    """Write a complete generation beside the live one, then switch CURRENT to it atomically.
+
+    Raises DiskFull, before writing anything when the disk plainly lacks the room; what a failed
+    attempt left behind is for remove_leftovers.
+    """
+    needed = generation_bytes(documents, chunks, vectors, bm25, doc_freq, sentence_vectors, words)
+    if free_bytes(index_dir) < needed:
+        raise DiskFull(disk_full_message(index_dir, needed), needed)
+    try:
+        return _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
+                                 sentence_vectors, words)
+    except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as a RuntimeError
+        if not is_disk_full(exc):
+            raise
+        raise DiskFull(disk_full_message(index_dir, needed), needed) from None
+
+
+def generation_bytes(documents, chunks, vectors, bm25, doc_freq, sentence_vectors, words) -> int:
+    """About how many bytes a generation takes on disk (never much more: the disk check made with
+    it must not refuse a build that fits)."""
+    texts = sum(len(d.text.encode("utf-8", "surrogatepass")) + len(d.source) + 8
+                for d in documents.values())
+    manifest = sum(len(s) + 250 for s in documents)
+    chunk_records = sum(40 + len(c.source) + 8 * len(c.sentences) for c in chunks)
+    terms = sum(len(t) + 6 for t in doc_freq)
+    faiss_bytes = int(vectors.ntotal) * (4 * int(vectors.d) + 8)
+    arrays = 2 * sentence_vectors.size + words.vectors.size + 2 * words.scales.size \
+        + 4 * words.ids.size + 4 * words.counts.size + words.projection.to_array().nbytes
+    scores = getattr(bm25, "scores", None) or {}
+    bm25_bytes = sum(a.nbytes for a in scores.values() if isinstance(a, np.ndarray)) \
+        + sum(len(t) + 6 for t in getattr(bm25, "vocab_dict", None) or {})
+    return texts + manifest + chunk_records + terms + faiss_bytes + arrays + bm25_bytes
+
+
+def free_bytes(index_dir: Path) -> int:
+    """Free space for an unprivileged user on the disk that holds (or will hold) ``index_dir``."""
+    folder = Path(index_dir).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota) is full: an OSError, FAISS's
+    RuntimeError naming it, or numpy's "708480 requested and 423872 written"."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "Disk quota exceeded" in text \
+        or re.search(r"\d+ requested and \d+ written", text) is not None
+
+
+def disk_full_message(index_dir: Path, needed: int | None) -> str:
+    """One line for a build the disk had no room for: where, how much, what is left."""
+    free = free_bytes(index_dir)
+    kept = "; the previous index is kept" if current_path_safe(index_dir) is not None else ""
+    if needed is None:
+        return f"the disk is full: no room for the index in {index_dir} ({_mb(free)} free){kept}"
+    return (f"not enough disk space for the index in {index_dir}: about {_mb(max(needed, 1))} "
+            f"needed, {_mb(free)} free{kept}")
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB" if size >= 100 * 1024 else f"{size / 1024:.0f} KB"
+
+
+def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
+                      sentence_vectors, words) -> Path:
     import faiss
 
     generation = int(manifest["generation"])
