@@ -17,7 +17,7 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexDamaged, IndexMissing, QAError
-from qa.index.indexer import IndexProgress, SyncReport, expected_params, sync
+from qa.index.indexer import IndexProgress, SyncReport, expected_params, in_folders, sync
 from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 
 
@@ -93,7 +93,8 @@ class Engine:
         known.update({s: (m["size"], m["mtime_ns"], m["sha256"])
                       for s, m in manifest.get("skipped", {}).items()})
         changed = []
-        files = scan_corpus(self.corpus, self.max_bytes)
+        unreadable: dict[str, str] = {}  # folders that cannot be listed: their files are not gone
+        files = scan_corpus(self.corpus, self.max_bytes, unreadable=unreadable)
         for file in files:
             size, mtime, digest = known.get(file.source, (None, None, None))
             if digest is None:
@@ -102,7 +103,7 @@ class Engine:
                     and self._digest(file) != digest:
                 changed.append(file.source)
         present = {f.source for f in files}
-        changed.extend(sorted(s for s in known if s not in present))
+        changed.extend(sorted(s for s in known if s not in present and not in_folders(s, unreadable)))
         return changed
 
     def _digest(self, file) -> str | None:

@@ -383,3 +383,68 @@ def test_a_full_disk_while_embedding_drops_the_resume_cache_and_goes_on(corpus, 
     report = Engine(corpus, index, FakeEmbedder()).sync()
     assert report.added == 1 and report.chunks_embedded > 0
     assert not (index / "cache").exists()
+
+
+# -- 11: an unreadable folder is not a deleted one ---------------------------------------------
+
+
+def _without_privileges() -> tuple:
+    """A command prefix under which mode 000 means unreadable (root reads everything)."""
+    if os.geteuid() != 0:
+        return ()
+    try:
+        ok = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", "true"],
+                            capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        ok = False
+    if not ok:
+        pytest.skip("running as root without setpriv: permissions cannot be dropped")
+    return ("setpriv", "--bounding-set=-all", "--inh-caps=-all")
+
+
+@pytest.fixture
+def locked(request):
+    """chmod a folder to 000 for the test, and back afterwards."""
+    folders = []
+
+    def lock(folder: Path) -> Path:
+        folder.chmod(0)
+        folders.append(folder)
+        return folder
+
+    yield lock
+    for folder in folders:
+        folder.chmod(0o755)
+
+
+def test_an_unreadable_subfolder_keeps_its_documents_with_a_warning(corpus, index, locked):
+    plain = _without_privileges()
+    common = ("--corpus", corpus, "--index", index)
+    locked(corpus / "notes")
+    done = fake_qa("index", "--json", *common, prefix=plain)
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("qa: warning: ") and "notes" in line and "Permission denied" in line, line
+    assert "kept" in line, line
+    report = json.loads(done.stdout)
+    assert (report["removed"], report["documents"], report["chunks_embedded"]) == (0, 3, 0)
+    # Nor is it "changed since the build".
+    stats = json.loads(fake_qa("stats", "--json", *common, prefix=plain).stdout)
+    assert (stats["documents"], stats["changed_since_build"]) == (3, 0)
+    done = fake_qa("ask", "What grows behind the chapel?", *common, prefix=plain)
+    assert done.returncode == 0 and done.stderr == "" and "notes/orchard.txt" in done.stdout
+    # An edit elsewhere is still taken in, and the folder's documents still kept.
+    (corpus / "harbour.md").write_text("Fishermen said the harbour froze three times that winter.\n")
+    report = json.loads(fake_qa("index", "--json", *common, prefix=plain).stdout)
+    assert (report["updated"], report["removed"], report["documents"]) == (1, 0, 3)
+
+
+def test_an_unreadable_corpus_folder_is_one_honest_line(corpus, index, locked):
+    plain = _without_privileges()
+    common = ("--corpus", corpus, "--index", index)
+    locked(corpus)
+    line = one_line(fake_qa("index", *common, prefix=plain))
+    assert line == f"qa: cannot read the corpus folder {corpus} (Permission denied)", line
+    assert (index / "CURRENT").read_text().strip() == "gen-000001"
+    stats = json.loads(fake_qa("stats", "--json", *common, prefix=plain).stdout)
+    assert (stats["documents"], stats["changed_since_build"]) == (3, None)

@@ -165,9 +165,17 @@ def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
              f"generation {int(recovered.name[len(store.GEN_PREFIX):])}, the newest complete one")
     previous = None if rebuild else _load_previous(index_dir, expected, warn)
     store.remove_leftovers(index_dir, keep=previous.path if previous else store.current_path_safe(index_dir))
-    files = scan_corpus(corpus, max_bytes, warn)
+    unreadable: dict[str, str] = {}
+    files = scan_corpus(corpus, max_bytes, warn, unreadable)
+    files = sorted(files + _kept_from(unreadable, corpus, previous), key=lambda f: f.source)
     if not files:
-        raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}")
+        cannot = "".join(f"; cannot read {folder} ({reason})" for folder, reason in unreadable.items())
+        raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}{cannot}")
+    for folder, reason in sorted(unreadable.items()):
+        kept = sum(in_folders(f.source, [folder]) for f in files)
+        warn("", f"cannot read the folder {folder} ({reason}); " + (
+            f"the {kept} document{'s' if kept != 1 else ''} indexed from it {'are' if kept != 1 else 'is'} kept"
+            if kept else "its files are not indexed"))
     files, hashes, contents = _hashes(files, previous, max_bytes, warn)
     old_skipped = previous.manifest.get("skipped", {}) if previous else {}
     if previous is not None and _unchanged(files, hashes, previous, old_skipped, expected):
@@ -178,6 +186,23 @@ def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
                           previous.generation, {s: m["reason"] for s, m in old_skipped.items()})
     return _build(index_dir, embedder, expected, files, hashes, contents, previous,
                   old_skipped, progress, warn, began)
+
+
+def _kept_from(unreadable: dict[str, str], corpus: Path, previous) -> list[CorpusFile]:
+    """The files the previous generation holds from folders that cannot be listed now, as they
+    were: a folder that cannot be read is not a deleted one."""
+    if not unreadable or previous is None:
+        return []
+    stamps = {s: (d.size, d.mtime_ns) for s, d in previous.documents.items()}
+    stamps.update({s: (m["size"], m["mtime_ns"]) for s, m in previous.manifest.get("skipped", {}).items()})
+    root = Path(corpus).resolve()
+    return [CorpusFile(root / source, source, size, mtime)
+            for source, (size, mtime) in stamps.items() if in_folders(source, unreadable)]
+
+
+def in_folders(source: str, folders) -> bool:
+    """Whether the document ``source`` lies in one of ``folders`` (paths relative to the corpus)."""
+    return any(source.startswith(folder + "/") for folder in folders)
 
 
 def _load_previous(index_dir: Path, expected: dict, warn: Warn):

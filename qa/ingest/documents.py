@@ -37,7 +37,8 @@ class Document:
     page_starts: tuple[int, ...] = ()
 
 
-def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
+def scan_corpus(corpus: Path, max_bytes: int, warn=None,
+                unreadable: dict[str, str] | None = None) -> list[CorpusFile]:
     """List indexable files under ``corpus``, sorted by source.
 
     Hidden files and folders are ignored, and so are symlinks: one leading out of the corpus
@@ -45,14 +46,25 @@ def scan_corpus(corpus: Path, max_bytes: int, warn=None) -> list[CorpusFile]:
     twice (and the boilerplate rules drop lines repeated across documents). Symlinked folders are
     never followed.
     Files over ``max_bytes`` are reported through ``warn`` and left out.
+    A subfolder that cannot be listed is added to ``unreadable`` (its path relative to the corpus:
+    the reason): its files are unknown, not gone. An unreadable corpus folder is a QAError.
     """
     if not corpus.exists():
         raise QAError(f"corpus folder not found: {corpus}")
     if not corpus.is_dir():
         raise QAError(f"corpus is not a folder: {corpus}")
     root = corpus.resolve()
+
+    def cannot_list(error: OSError) -> None:
+        if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+            return  # removed (or replaced by a file) since its parent was listed: gone indeed
+        if Path(error.filename) == root:
+            raise QAError(f"cannot read the corpus folder {corpus} ({error.strerror})")
+        if unreadable is not None:
+            unreadable[Path(error.filename).relative_to(root).as_posix()] = error.strerror or str(error)
+
     found: list[CorpusFile] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
+    for folder, dirs, files in os.walk(root, onerror=cannot_list, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".")
                          and _short_enough(Path(folder, d), root, warn, "/")
                          and _inside(Path(folder, d), root))
