@@ -237,11 +237,16 @@ def _ready_engine(args, build_if_missing: bool):
         _sync(engine)
         return engine
     if build_if_missing and engine.index_outdated():
-        if not store.is_older_schema(store.read_manifest(engine.index_dir)):  # sync says that one
-            print(f"qa: the index in {engine.index_dir} was made by an older qa; updating it "
-                  "(nothing is embedded again)", file=sys.stderr)
-        _sync(engine)
-        return engine
+        older_schema = store.is_older_schema(store.read_manifest(engine.index_dir))
+        # An index of an older schema cannot be read as it is: sync rebuilds it, or says why not.
+        if older_schema or store.writable(engine.index_dir):
+            if not older_schema:  # sync says that one
+                print(f"qa: the index in {engine.index_dir} was made by an older qa; updating it "
+                      "(nothing is embedded again)", file=sys.stderr)
+            _sync(engine)
+            return engine
+        print(f"qa: warning: the index in {engine.index_dir} was made by an older qa and is "
+              "read-only; answering from it as it is", file=sys.stderr)
     engine.snapshot  # load and verify first: damage is the one thing to report
     try:
         changed = engine.changed_files()

@@ -122,11 +122,14 @@ class Engine:
     def stats(self, verify: bool = False) -> dict:
         """What ``qa stats`` shows, all of one generation (a build switching generations
         meanwhile is sat out, not taken for damage). With ``verify``, every file is checked against
-        its checksum first."""
+        its checksum first, and an index made by another schema, model or chunking is refused as
+        search refuses it (one made for another folder is still described)."""
+        expected = expected_params(self.embedder)
 
         def describe(path: Path) -> dict:
             if verify:
                 manifest = store.verify_generation(path)
+                store.check_compatible(manifest, expected)
             else:
                 manifest = store.manifest_at(path)
             try:

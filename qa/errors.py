@@ -21,6 +21,10 @@ class IndexBusy(QAError):
     """Another process holds the index lock."""
 
 
+class IndexReadOnly(QAError):
+    """The index folder cannot be written (permissions, a read-only disk)."""
+
+
 class DiskFull(QAError):
     """The disk holding the index has no room for a new generation; ``needed`` is about how many
     bytes it takes (None when unknown)."""

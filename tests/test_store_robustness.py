@@ -448,3 +448,77 @@ def test_an_unreadable_corpus_folder_is_one_honest_line(corpus, index, locked):
     assert (index / "CURRENT").read_text().strip() == "gen-000001"
     stats = json.loads(fake_qa("stats", "--json", *common, prefix=plain).stdout)
     assert (stats["documents"], stats["changed_since_build"]) == (3, None)
+
+
+# -- 23: smaller ones ------------------------------------------------------------------------
+
+
+def test_an_index_path_under_a_file_blames_the_file(corpus, tmp_path, fake_cli):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("not a folder\n")
+    for command in (("index",), ("stats",), ("search", "storm"), ("ask", "storm?"),
+                    ("show", "lighthouse.txt")):
+        code, out, err = fake_cli(*command, "--corpus", corpus, "--index", afile / "sub")
+        assert (code, out) == (1, ""), (command, err)
+        assert err.splitlines() == [f"qa: index path {afile / 'sub'} is inside {afile}, which is "
+                                    "a file, not a folder"], (command, err)
+    line = one_line(fake_qa("index", "--corpus", corpus, "--index", afile / "sub" / "deeper"))
+    assert f"inside {afile}, which is a file" in line, line
+    # The file itself as the index path is still named as such.
+    code, _, err = fake_cli("stats", "--corpus", corpus, "--index", afile)
+    assert code == 1 and err == f"qa: index path {afile} is a file, not a folder\n", err
+
+
+def test_stats_refuses_an_index_that_search_refuses(corpus, index):
+    """The index was built by another (the fake) model: the real qa's stats says so, as search
+    does, instead of describing it as fine."""
+    common = ("--corpus", corpus, "--index", index)
+    base = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
+
+    def real_qa(*args):
+        return subprocess.run([sys.executable, "-m", "qa", *map(str, args)], cwd=ROOT, env=base,
+                              capture_output=True, text=True, timeout=120)
+
+    search = one_line(real_qa("search", "storm", *common))
+    stats = one_line(real_qa("stats", *common))
+    assert "fake-hashed-words" in stats and "--rebuild" in stats
+    assert stats == search
+
+
+def _made_by_an_older_qa(index: Path) -> None:
+    """An index from before folders and word rules were recorded: search answers from it; ask
+    would update it first."""
+    _reshape(index, lambda m: {k: v for k, v in m.items() if k not in ("corpus", "terms")})
+
+
+def _read_only(folder: Path) -> None:
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+
+
+@pytest.fixture
+def writable_again():
+    folders = []
+    yield folders.append
+    for folder in folders:
+        for path in [folder, *folder.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_a_read_only_index_made_by_an_older_qa_still_answers(corpus, index, writable_again):
+    plain = _without_privileges()
+    common = ("--corpus", corpus, "--index", index)
+    _made_by_an_older_qa(index)
+    _read_only(index)
+    writable_again(index)
+    before = sorted(p.name for p in index.iterdir())
+    done = fake_qa("search", "storm eleven days", *common, prefix=plain)
+    assert done.returncode == 0 and "lighthouse.txt" in done.stdout, done.stderr
+    done = fake_qa("ask", "How long did the storm last?", *common, prefix=plain)
+    assert done.returncode == 0, done.stderr
+    assert "lighthouse.txt" in done.stdout
+    [line] = done.stderr.splitlines()
+    assert line.startswith("qa: warning: ") and "older qa" in line and "read-only" in line, line
+    line = one_line(fake_qa("index", *common, prefix=plain))
+    assert line == f"qa: cannot write the index in {index} (Permission denied)", line
+    assert sorted(p.name for p in index.iterdir()) == before

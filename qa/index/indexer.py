@@ -148,6 +148,8 @@ def sync(
             return _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
                                 max_bytes, began)
         except (DiskFull, OSError, RuntimeError) as exc:
+            if store.is_read_only(exc, index_dir):
+                raise store.read_only(index_dir, exc) from None
             if not (isinstance(exc, DiskFull) or store.is_disk_full(exc)):
                 raise
             # Give the space back: the abandoned build and the embeddings cached for resuming it.

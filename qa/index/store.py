@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing, QAError
+from qa.errors import (DiskFull, IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing,
+                       IndexReadOnly, QAError)
 from qa.index.late_interaction import Projection, TokenVectors
 from qa.index.lexical import TERM_RULES, terms
 
@@ -132,13 +133,21 @@ def current_path(index_dir: Path) -> Path | None:
         complete = complete_generations(index_dir, verify=False)
         return complete[0] if complete else None
     except NotADirectoryError:
-        raise QAError(f"index path {index_dir} is a file, not a folder") from None
+        raise not_a_folder(index_dir) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise IndexDamaged(f"index pointer {index_dir / CURRENT} is unreadable "
                            f"({type(exc).__name__}); run `qa index --rebuild`") from None
     if not name.startswith(GEN_PREFIX) or "/" in name:
         raise IndexDamaged(f"index pointer {index_dir / CURRENT} is garbled; run `qa index --rebuild`")
     return index_dir / name
+
+
+def not_a_folder(index_dir: Path) -> QAError:
+    """The error for an index path that is a file, or lies inside one, naming the file."""
+    blocking = next((p for p in (index_dir, *index_dir.parents) if p.exists()), index_dir)
+    if blocking == index_dir:
+        return QAError(f"index path {index_dir} is a file, not a folder")
+    return QAError(f"index path {index_dir} is inside {blocking}, which is a file, not a folder")
 
 
 def current_path_safe(index_dir: Path) -> Path | None:
@@ -663,10 +672,15 @@ class IndexLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "IndexLock":
-        if self.path.parent.exists() and not self.path.parent.is_dir():
-            raise QAError(f"index path {self.path.parent} is a file, not a folder")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except (NotADirectoryError, FileExistsError):
+            raise not_a_folder(self.path.parent) from None
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise read_only(self.path.parent, exc) from None
+            raise
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         told = False
         while True:
@@ -694,6 +708,26 @@ class IndexLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def writable(index_dir: Path) -> bool:
+    """Whether a build could write in ``index_dir`` (its folder and its lock file)."""
+    lock = index_dir / LOCK
+    return os.access(index_dir, os.W_OK | os.X_OK) and (not lock.exists() or os.access(lock, os.W_OK))
+
+
+def read_only(index_dir: Path, exc: OSError) -> IndexReadOnly:
+    return IndexReadOnly(f"cannot write the index in {index_dir} ({exc.strerror})")
+
+
+def is_read_only(exc: BaseException, index_dir: Path) -> bool:
+    """Whether ``exc`` is a refusal to write in ``index_dir`` (not, say, to read a document)."""
+    if not isinstance(exc, OSError) or exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return False
+    try:
+        return Path(exc.filename).absolute().is_relative_to(Path(index_dir).absolute())
+    except TypeError:  # no file name
+        return False
 
 
 class EmbeddingCache:
