@@ -186,7 +186,8 @@ class _ProgressBar:
         width = 30
         filled = int(width * progress.done / progress.total)
         bar = "█" * filled + "░" * (width - filled)
-        sys.stderr.write(f"\r{progress.phase:>9} {bar} {progress.done}/{progress.total} ")
+        unit = f" {progress.unit}" if progress.unit else ""
+        sys.stderr.write(f"\r{progress.phase:>9} {bar} {progress.done}/{progress.total}{unit} ")
         sys.stderr.flush()
         self.drawn = True
 

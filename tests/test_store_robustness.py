@@ -522,3 +522,81 @@ def test_a_read_only_index_made_by_an_older_qa_still_answers(corpus, index, writ
     line = one_line(fake_qa("index", *common, prefix=plain))
     assert line == f"qa: cannot write the index in {index} (Permission denied)", line
     assert sorted(p.name for p in index.iterdir()) == before
+
+
+# -- 22: a long text is chunked a batch at a time, with progress -------------------------------
+
+
+def _paragraphs(count: int, blank_lines: bool) -> str:
+    import random
+
+    rng = random.Random(11)
+    vocabulary = ["harbour", "keeper", "storm", "ledger", "ferry", "orchard", "quill", "tide",
+                  "beacon", "lantern", "gull", "pier", "winter", "island", "logbook"]
+    paragraphs = []
+    for _ in range(count):
+        sentences = [" ".join(rng.choice(vocabulary) for _ in range(rng.randint(5, 20))).capitalize()
+                     + rng.choice([".", "!", "?"]) for _ in range(rng.randint(2, 7))]
+        paragraphs.append(" ".join(sentences))
+    return ("\n\n" if blank_lines else "\n").join(paragraphs) + "\n"
+
+
+def test_chunking_a_batch_at_a_time_gives_the_same_chunks(monkeypatch):
+    from qa.config import MAX_CHUNK_TOKENS
+    from qa.index import indexer
+    from qa.ingest.boilerplate import content_segments
+    from qa.ingest.chunking import chunk_segments, default_token_counter
+
+    counter = default_token_counter()
+    text = _paragraphs(300, blank_lines=True)
+    segments = content_segments(text)
+    whole = chunk_segments(text, segments, counter, MAX_CHUNK_TOKENS)
+    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    reached = []
+    assert list(indexer.chunk_in_batches(text, segments, counter, reached.append)) == whole
+    assert len(reached) > 10 and reached == sorted(reached) and reached[-1] < len(text)
+
+
+def test_a_long_text_without_blank_lines_is_chunked_in_bounded_batches(monkeypatch):
+    from qa.config import MAX_CHUNK_TOKENS
+    from qa.index import indexer
+    from qa.ingest.boilerplate import content_segments
+    from qa.ingest.chunking import default_token_counter
+
+    text = _paragraphs(300, blank_lines=False)  # one paragraph a line: one long segment
+    segments = content_segments(text)
+    assert len(segments) == 1
+    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    handed = []
+    real = indexer.chunk_segments
+
+    def chunk_segments(text, batch, counter, max_tokens):
+        handed.append(sum(e - s for s, e in batch))
+        return real(text, batch, counter, max_tokens)
+
+    monkeypatch.setattr(indexer, "chunk_segments", chunk_segments)
+    chunks = list(indexer.chunk_in_batches(text, segments, default_token_counter()))
+    assert len(handed) > 10 and max(handed) < 3 * 2000 + 1000
+    # Every chunk is still exact and within budget, and no sentence is lost or cut.
+    words = []
+    for chunk in chunks:
+        assert chunk.tokens <= MAX_CHUNK_TOKENS
+        assert text[chunk.start:chunk.end].strip() == text[chunk.start:chunk.end]
+        words += [w for s, e in chunk.sentences for w in text[s:e].split()]
+    assert words == text.split()
+
+
+def test_a_build_reports_progress_inside_a_long_document(corpus, tmp_path, monkeypatch):
+    from qa.index import indexer
+
+    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    (corpus / "long.txt").write_text(_paragraphs(200, blank_lines=True))
+    events = []
+    Engine(corpus, tmp_path / "index", FakeEmbedder()).sync(progress=events.append)
+    chunking = [e for e in events if e.phase == "chunking"]
+    assert len(chunking) > 10 and {e.unit for e in chunking} == {"KB"}
+    characters = sum(len(p.read_text()) for p in corpus.rglob("*.*"))
+    assert chunking[0].done == 0 and chunking[-1].done == chunking[-1].total == -(-characters // 1024)
+    assert [e.done for e in chunking] == sorted(e.done for e in chunking)
+    phases = [e.phase for e in events]
+    assert phases.index("chunking") > phases.index("reading") and "chunking" not in phases[phases.index("embedding"):]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 
 from qa.index import store
 from qa.ingest.boilerplate import corpus_segments
-from qa.ingest.chunking import chunk_segments, default_token_counter
+from qa.ingest.chunking import ChunkSpan, chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
 from qa.ingest.documents import (UNREADABLE, CorpusFile, FileGone, SkipFile, load_document,
                                  read_corpus_file, scan_corpus)
@@ -30,7 +31,7 @@ from qa.index.late_interaction import (
     quantize,
 )
 from qa.index.lexical import TERM_RULES
-from qa.index.store import ChunkRecord, StoredDocument
+from qa.index.store import ChunkRecord, Span, StoredDocument
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
 # keeps its old chunks and sentence spans, so an index built by the old rules must be refused.
@@ -43,12 +44,14 @@ LOADING_MODEL = "loading the model"
 
 @dataclass(frozen=True)
 class IndexProgress:
-    """Posted while a build runs: ``phase`` is "reading", LOADING_MODEL (no counts: total 0),
-    "embedding" or "writing"."""
+    """Posted while a build runs: ``phase`` is "reading", "chunking" (only for long texts),
+    LOADING_MODEL (no counts: total 0), "embedding" or "writing"; ``unit`` names what is
+    counted when the phase alone does not say it."""
 
     phase: str
     done: int
     total: int
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,9 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     if not texts:
         raise QAError("no readable documents in the corpus folder")
 
+    new_texts = [doc.text for s, (_, doc) in texts.items()
+                 if not (s in old_docs and old_docs[s].sha256 == doc.sha256)]
+    chunking = _ChunkingProgress(report, sum(map(len, new_texts)))
     segments = corpus_segments({s: doc.text for s, (_, doc) in texts.items()})
     counter = default_token_counter()
     old_chunks: dict[str, list[ChunkRecord]] = {}
@@ -324,12 +330,13 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
         if old and old.sha256 == doc.sha256 and old.segments_hash == segments_hash:
             chunks.extend(old_chunks.get(source, ()))
             continue
-        for span in chunk_segments(doc.text, segments[source], counter, MAX_CHUNK_TOKENS):
+        for span in chunk_in_batches(doc.text, segments[source], counter, chunking.reached):
             record = ChunkRecord(next_id, source, span.start, span.end,
                                  _digest(doc.text[span.start:span.end]), span.sentences)
             next_id += 1
             chunks.append(record)
             fresh.append(record)
+        chunking.document_done(len(doc.text))
     removed_sources = set(old_docs) - set(documents)
     keep_ids = {c.id for c in chunks}
     dropped = [c.id for c in (previous.chunks if previous else ()) if c.id not in keep_ids]
@@ -367,6 +374,73 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
                       embedded, len(documents), len(chunks), time.perf_counter() - began,
                       generation, {s: m["reason"] for s, m in skipped.items()},
                       {kind: sorted(names) for kind, names in sources.items()})
+
+
+# Text handed to the chunker at once: splitting sentences and counting word pieces for a whole
+# 200 MB file at once took 6 GB; a batch at a time keeps that to a few tens of MB.
+CHUNK_BATCH_CHARS = 1 << 20
+
+
+def chunk_in_batches(text: str, segments: list[Span], counter, reached=None) -> Iterator[ChunkSpan]:
+    """chunk_segments over ``segments`` a batch of about CHUNK_BATCH_CHARS at a time, telling
+    ``reached(offset)`` how far into ``text`` it got after each batch.
+
+    A chunk never spans two segments, so batches of whole segments give the chunks one call
+    would. A longer segment (a long file without blank lines) is cut at line breaks ending a
+    sentence, which no sentence or wrapped paragraph crosses.
+    """
+    batch: list[Span] = []
+    size = 0
+    for piece in (p for segment in segments for p in _pieces(text, segment)):
+        batch.append(piece)
+        size += piece[1] - piece[0]
+        if size >= CHUNK_BATCH_CHARS:
+            yield from chunk_segments(text, batch, counter, MAX_CHUNK_TOKENS)
+            if reached:
+                reached(piece[1])
+            batch, size = [], 0
+    if batch:
+        yield from chunk_segments(text, batch, counter, MAX_CHUNK_TOKENS)
+
+
+_LINE_ENDS_SENTENCE = re.compile(r"[.!?…。！？]['\"’”»)\]]*[ \t]*\n")
+
+
+def _pieces(text: str, segment: Span) -> Iterator[Span]:
+    start, end = segment
+    while end - start > 2 * CHUNK_BATCH_CHARS:
+        cut = _LINE_ENDS_SENTENCE.search(text, start + CHUNK_BATCH_CHARS, end)
+        if cut is None:
+            break
+        yield start, cut.end() - 1
+        start = cut.end()
+    yield start, end
+
+
+class _ChunkingProgress:
+    """Progress through the text to chunk (in KB, or MB from 10 MB), reported when there is enough
+    of it to wait for."""
+
+    def __init__(self, report: Progress, total_chars: int):
+        self.report = report if total_chars > CHUNK_BATCH_CHARS else None
+        self.total = total_chars
+        self.before = 0  # characters of the documents already chunked
+        self._post(0)
+
+    def reached(self, offset: int) -> None:
+        self._post(self.before + offset)
+
+    def document_done(self, length: int) -> None:
+        self.before += length
+        self.total = max(self.total, self.before)  # a document re-chunked for boilerplate only
+        self._post(self.before)
+
+    def _post(self, done: int) -> None:
+        if self.report is not None:
+            unit, size = ("MB", 1 << 20) if self.total >= 10 << 20 else ("KB", 1 << 10)
+            total = -(-self.total // size)
+            self.report(IndexProgress("chunking", total if done >= self.total else done // size,
+                                      total, unit))
 
 
 WordParts = tuple[np.ndarray, np.ndarray, np.ndarray]  # int8 vectors, scales, vocabulary ids
