@@ -329,7 +329,8 @@ def test_hard_wrapped_paragraphs_are_content(tmp_path):
     indexed = " ".join(engine.snapshot.chunk_text(c) for c in chunks)
     assert "discuss the budget for the coming year" in indexed  # the first wrapped line
     assert "annual picnic from June to September" in indexed
-    assert "Home" not in indexed and "Board meeting" not in indexed
+    assert "Home" not in indexed  # the menu after the last paragraph
+    assert "Board meeting" in indexed and chunks[0].heading == "Board meeting"
     [top] = engine.search("picnic moved from June to September", k=1)
     assert top.source == "board.md"
     assert top.text == WRAPPED_NOTE[top.start:top.end]

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import FakeEmbedder
 from qa.ingest.boilerplate import content_segments
-from qa.ingest.chunking import chunk_segments, default_token_counter
+from qa.ingest.chunking import MAX_CHUNK_CHARS, chunk_segments, default_token_counter
 from qa.config import MAX_CHUNK_TOKENS
 from qa.ingest.documents import scan_corpus
 from qa.engine import Conversation, Engine
@@ -217,12 +217,16 @@ def test_a_30kb_line_without_punctuation_becomes_chunks_within_the_limit(tmp_pat
     chunks = chunk_segments(text, segments, counter, MAX_CHUNK_TOKENS)
     body_start = text.index(line)
     body_end = body_start + len(line.rstrip())
-    covered = [c for c in chunks if c.start >= body_start and c.end <= body_end]
-    assert covered, "the long line was lost"
-    assert min(c.start for c in covered) == body_start
-    assert max(c.end for c in covered) == body_end
+    # The title heads the line's first chunk; the line's pieces, in order, make up all of it.
+    pieces = [(s, e) for c in chunks for s, e in c.sentences if s >= body_start and e <= body_end]
+    covered = [c for c in chunks if c.end > body_start and c.start < body_end]
+    assert pieces, "the long line was lost"
+    assert pieces[0][0] == body_start and pieces[-1][1] == body_end
+    assert "".join(text[s:e] for s, e in pieces).replace(" ", "") == line.replace(" ", "")
     counts = counter.count([text[c.start:c.end] for c in chunks])
     assert max(counts) <= MAX_CHUNK_TOKENS
+    # Readable pieces, whatever the tokenizer makes of them (a run of letters is one [UNK]).
+    assert max(c.end - c.start for c in chunks) <= MAX_CHUNK_CHARS
     # Through the indexer too: the document has chunks and all of them fit the model.
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -18,8 +18,9 @@ from qa.index import indexer, lexical, store
 from qa.engine import Engine
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
 
-# Each document is a few paragraphs (separated by blank lines, so each is its own chunk), with
-# one rare word per paragraph that only it contains.
+# Each document is a few paragraphs separated by blank lines, with one rare word per paragraph
+# that only it contains. A paragraph of a .txt file is its own chunk; the two paragraphs of the
+# Markdown file, one section under no heading, are packed into one chunk: 7 chunks in all.
 DOCS = {
     "harbour.txt": [
         "The harbour board approved the zephyrine breakwater on Monday after a long debate.",
@@ -103,7 +104,7 @@ def test_round_trip_build_reload_search(corpus, index_dir):
     report = engine_for(corpus, index_dir).sync()
     assert (report.added, report.updated, report.removed, report.unchanged) == (3, 0, 0, 0)
     assert report.documents == 3
-    assert report.chunks == report.chunks_embedded == 8
+    assert report.chunks == report.chunks_embedded == 7
     assert report.generation == 1
 
     # A new engine (a new process, in effect) reads the index back from disk.
@@ -123,7 +124,7 @@ def test_round_trip_build_reload_search(corpus, index_dir):
     assert set(manifest["files"]) >= {"vectors.faiss", "chunks.json", "documents.json", "terms.json"}
     assert not list(index_dir.rglob("*.pkl")) and not list(index_dir.rglob("*.pickle"))
     stats = reloaded.stats()
-    assert (stats["documents"], stats["chunks"], stats["changed_since_build"]) == (3, 8, 0)
+    assert (stats["documents"], stats["chunks"], stats["changed_since_build"]) == (3, 7, 0)
 
 
 def test_search_without_an_index_says_how_to_build_one(corpus, index_dir):
@@ -157,7 +158,7 @@ def test_nothing_changed_embeds_nothing_and_never_calls_the_model(corpus, index_
     report = engine_for(corpus, index_dir, NoModel()).sync()
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 0, 3)
     assert report.chunks_embedded == 0 and report.generation == 1 and not report.changed
-    assert report.chunks == 8
+    assert report.chunks == 7
     assert sorted(p.name for p in index_dir.iterdir()) == before
 
 
@@ -209,7 +210,7 @@ def test_add_a_document(corpus, index_dir):
     assert report.changes() == ["added: notes/garden.txt"]
     assert report.to_json()["added_sources"] == ["notes/garden.txt"]
     assert report.chunks_embedded == 2 == embedder.texts_encoded
-    assert (report.documents, report.chunks, report.generation) == (4, 10, 2)
+    assert (report.documents, report.chunks, report.generation) == (4, 9, 2)
     assert sources_for(engine, "trembleweed orchids glasshouse")[0] == "notes/garden.txt"
     after = chunk_ids(snapshot_of(index_dir))
     assert {s: after[s] for s in ids_before} == ids_before  # untouched documents keep their ids
@@ -247,7 +248,7 @@ def test_edit_a_document_re_embeds_only_its_changed_chunks(corpus, index_dir):
     report = engine.sync()
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 1, 0, 2)
     assert report.chunks_embedded == 1 == embedder.texts_encoded  # the two other paragraphs are reused
-    assert report.chunks == 8
+    assert report.chunks == 7
     passages = engine.search("glimmerfin boats", k=3)
     assert passages[0].source == "harbour.txt" and "glimmerfin" in passages[0].text
     assert not any("nets were lost" in p.text for p in engine.search("nets were lost", k=10))
@@ -269,7 +270,7 @@ def test_delete_a_document_removes_it_from_every_part(corpus, index_dir):
     assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 1, 2)
     assert report.changes() == ["removed: notes/railway.txt"]
     assert report.chunks_embedded == 0 == embedder.texts_encoded
-    assert (report.documents, report.chunks) == (2, 5)
+    assert (report.documents, report.chunks) == (2, 4)
     assert "notes/railway.txt" not in sources_for(engine, "marvolite steam engine museum")
     snap = snapshot_of(index_dir)
     for chunk_id in ids_before["notes/railway.txt"]:
@@ -289,7 +290,7 @@ def test_delete_then_re_add_reuses_nothing_stale(corpus, index_dir):
     engine_for(corpus, index_dir).sync()
     (corpus / "orchard.md").write_text(saved, encoding="utf-8")
     report = engine_for(corpus, index_dir).sync()
-    assert report.added == 1 and report.chunks == 8
+    assert report.added == 1 and report.chunks == 7
     check_whole(index_dir, corpus)
 
 
@@ -330,7 +331,7 @@ def test_identical_chunks_share_vectors_but_not_ids(corpus, index_dir):
     write_doc(corpus, "rain-copy.txt", [long_line])
     embedder = FakeEmbedder()
     report = engine_for(corpus, index_dir, embedder).sync()
-    assert report.added == 1 and report.chunks == 10
+    assert report.added == 1 and report.chunks == 9
     assert report.chunks_embedded == 0 == embedder.calls
     ids = chunk_ids(snapshot_of(index_dir))
     assert len(ids["rain.txt"]) == len(ids["rain-copy.txt"]) == 1
@@ -386,7 +387,7 @@ def test_damaged_index_is_refused_then_rebuilt(corpus, index_dir):
         snapshot_of(index_dir)
     warnings = []
     report = engine_for(corpus, index_dir).sync(warn=lambda s, r: warnings.append(r))
-    assert report.added == 3 and report.chunks_embedded == 8
+    assert report.added == 3 and report.chunks_embedded == 7
     assert warnings and "rebuilding" in warnings[0]
     check_whole(index_dir, corpus)
 
@@ -415,7 +416,7 @@ def test_another_model_is_refused_with_a_clear_message_and_rebuild_works(corpus,
         other.search("quillberry")
 
     report = other.sync(rebuild=True)
-    assert report.added == 3 and report.chunks_embedded == 8
+    assert report.added == 3 and report.chunks_embedded == 7
     manifest = store.read_manifest(index_dir)
     assert manifest["model"] == "another-model"
     assert [p.source for p in other.search("quillberry trees", k=1)] == ["orchard.md"]
@@ -603,7 +604,7 @@ def test_an_interrupted_build_keeps_the_old_index_and_the_next_reuses_its_work(
 
     embedder = FakeEmbedder()
     report = engine_for(corpus, index_dir, embedder).sync()
-    assert report.added == 12 and report.chunks == 8 + 24
+    assert report.added == 12 and report.chunks == 7 + 24
     assert report.chunks_embedded == 14 == embedder.texts_encoded  # 24 new, 10 from the cache
     assert not (index_dir / "cache").exists()
     check_whole(index_dir, corpus)

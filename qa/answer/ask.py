@@ -176,8 +176,10 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
         text = snap.documents[passage.source].text
         sentences.append([Candidate(rank, passage.source, s, e, text[s:e], position)
                           for position, (s, e) in enumerate(passage.sentences)])
+        headings = snap.chunks[row].headings  # a heading is a label, not an answer
         for sentence in sentences[-1]:
-            if is_question(sentence.text) or _repeats(sentence, said, kind):
+            if sentence.position < headings or is_question(sentence.text) or \
+                    _repeats(sentence, said, kind):
                 continue
             candidates.append(sentence)
             similarity.append(float(cosines[sentence.position]))

@@ -31,13 +31,13 @@ from qa.index.late_interaction import (
     quantize,
 )
 from qa.index.lexical import TERM_RULES
-from qa.index.store import ChunkRecord, Span, StoredDocument
+from qa.index.store import ChunkRecord, Span, StoredDocument, search_text
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
 # keeps its old chunks and sentence spans, so an index built by the old rules must be refused.
 # (Boilerplate changes need no bump: segments are recomputed and compared on every build.)
 CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines-markers",
-            "boilerplate": 1}
+            "boilerplate": 2, "sections": "headings-start-chunks"}
 EMBED_BATCH = 128
 LOADING_MODEL = "loading the model"
 
@@ -306,7 +306,8 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     new_texts = [doc.text for s, (_, doc) in texts.items()
                  if not (s in old_docs and old_docs[s].sha256 == doc.sha256)]
     chunking = _ChunkingProgress(report, sum(map(len, new_texts)))
-    segments = corpus_segments({s: doc.text for s, (_, doc) in texts.items()})
+    segments = corpus_segments({s: doc.text for s, (_, doc) in texts.items()},
+                               {s: doc.blocks for s, (_, doc) in texts.items() if doc.blocks})
     counter = default_token_counter()
     old_chunks: dict[str, list[ChunkRecord]] = {}
     for chunk in previous.chunks if previous else ():
@@ -326,13 +327,17 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
         if kind != "unchanged":
             sources.setdefault(kind, []).append(source)
         documents[source] = StoredDocument(source, doc.text, doc.sha256, doc.format, file.size,
-                                           file.mtime_ns, segments_hash, tuple(doc.page_starts))
+                                           file.mtime_ns, segments_hash, tuple(doc.page_starts),
+                                           tuple(doc.blocks), doc.title)
         if old and old.sha256 == doc.sha256 and old.segments_hash == segments_hash:
             chunks.extend(old_chunks.get(source, ()))
             continue
-        for span in chunk_in_batches(doc.text, segments[source], counter, chunking.reached):
+        for span in chunk_in_batches(doc.text, segments[source], counter, chunking.reached,
+                                     doc.blocks, doc.title):
+            text = doc.text[span.start:span.end]
             record = ChunkRecord(next_id, source, span.start, span.end,
-                                 _digest(doc.text[span.start:span.end]), span.sentences)
+                                 _digest(search_text(text, span.heading)), span.sentences,
+                                 span.heading, span.headings)
             next_id += 1
             chunks.append(record)
             fresh.append(record)
@@ -348,7 +353,8 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
     report(IndexProgress("writing", 0, 1))
-    bm25, doc_freq = store.bm25_index([documents[c.source].text[c.start:c.end] for c in chunks])
+    bm25, doc_freq = store.bm25_index(
+        [search_text(documents[c.source].text[c.start:c.end], c.heading) for c in chunks])
     generation = store.next_generation(index_dir)
     manifest = {
         "schema": store.SCHEMA,
@@ -381,14 +387,21 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
 CHUNK_BATCH_CHARS = 1 << 20
 
 
-def chunk_in_batches(text: str, segments: list[Span], counter, reached=None) -> Iterator[ChunkSpan]:
+def chunk_in_batches(text: str, segments: list[Span], counter, reached=None, blocks=(),
+                     title: str = "") -> Iterator[ChunkSpan]:
     """chunk_segments over ``segments`` a batch of about CHUNK_BATCH_CHARS at a time, telling
     ``reached(offset)`` how far into ``text`` it got after each batch.
 
     A chunk never spans two segments, so batches of whole segments give the chunks one call
     would. A longer segment (a long file without blank lines) is cut at line breaks ending a
-    sentence, which no sentence or wrapped paragraph crosses.
+    sentence, which no sentence or wrapped paragraph crosses. A structured document (HTML,
+    Markdown: ``blocks``) is chunked in one call, which follows its headings from the first.
     """
+    if blocks:
+        yield from chunk_segments(text, segments, counter, MAX_CHUNK_TOKENS, blocks, title)
+        if reached:
+            reached(len(text))
+        return
     batch: list[Span] = []
     size = 0
     for piece in (p for segment in segments for p in _pieces(text, segment)):
@@ -494,7 +507,10 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
         return vectors, sentences, words, projection, 0
     keys = list(todo)
     first_of = {c.hash: c for c in fresh}
-    text_of = {h: documents[c.source].text[c.start:c.end] for h, c in first_of.items()}
+    text_of = {h: search_text(documents[c.source].text[c.start:c.end], c.heading)
+               for h, c in first_of.items()}
+    # Sentence spans are offsets into the chunk's text, which follows its heading path.
+    shift = {h: len(text_of[h]) - (c.end - c.start) - c.start for h, c in first_of.items()}
     # Longest first, so the progress bar slows down rather than stalling at the end.
     keys.sort(key=lambda k: -len(text_of[k]))
     if not getattr(embedder, "model_loaded", True) and \
@@ -508,8 +524,7 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     for first in range(0, len(keys), EMBED_BATCH):
         batch = keys[first : first + EMBED_BATCH]
         texts = [text_of[k] for k in batch]
-        spans = [[(s - first_of[k].start, e - first_of[k].start) for s, e in first_of[k].sentences]
-                 for k in batch]
+        spans = [[(s + shift[k], e + shift[k]) for s, e in first_of[k].sentences] for k in batch]
         encoded = encode(texts, spans) if encode is not None else encode_chunks_plainly(embedder, texts, spans)
         if projection is None:
             # A fresh index: fit on this first (longest-first) batch, a few thousand words or more.

@@ -40,10 +40,12 @@ import numpy as np
 from qa.errors import (DiskFull, IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing,
                        IndexReadOnly, QAError)
 from qa.index.late_interaction import Projection, TokenVectors
+from qa.ingest.html import Block
 from qa.index.lexical import TERM_RULES, terms
 
-SCHEMA = 4  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
-# 4: a list marker ("1.") is part of its item's sentence
+SCHEMA = 5  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
+# 4: a list marker ("1.") is part of its item's sentence; 5: structured HTML and Markdown
+# (structure.json), headings kept, chunks know their heading path
 CURRENT = "CURRENT"
 LOCK = ".lock"
 BUILD_PREFIX = ".build-"
@@ -60,6 +62,13 @@ class ChunkRecord:
     end: int
     hash: str
     sentences: tuple[Span, ...]
+    heading: str = ""  # the headings the chunk sits under, "Title > Section"
+    headings: int = 0  # how many of its first sentences are headings
+
+
+def search_text(text: str, heading: str) -> str:
+    """What a chunk is searched by: its heading path, then its text."""
+    return f"{heading}\n{text}" if heading else text
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,8 @@ class StoredDocument:
     mtime_ns: int
     segments_hash: str
     page_starts: tuple[int, ...] = ()
+    blocks: tuple[Block, ...] = ()
+    title: str = ""
 
 
 @dataclass
@@ -104,7 +115,8 @@ class IndexSnapshot:
         if cached is None:
             from qa.index.lexical import terms
 
-            cached = self._terms[row] = terms(self.chunk_text(self.chunks[row]))
+            chunk = self.chunks[row]
+            cached = self._terms[row] = terms(search_text(self.chunk_text(chunk), chunk.heading))
         return cached
 
     def chunk_sentence_vectors(self, row: int) -> np.ndarray:
@@ -359,6 +371,7 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     try:
         chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
         documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+        structure_json = _read_structure(path)
         doc_freq = json.loads((path / "terms.json").read_text(encoding="utf-8"))
         vectors = faiss.read_index(str(path / "vectors.faiss"))
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
@@ -368,7 +381,8 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
         raise IndexDamaged(f"index in {path} cannot be read ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
     try:
-        documents, chunks = _documents_and_chunks(manifest, documents_json, chunks_json)
+        documents, chunks = _documents_and_chunks(manifest, documents_json, chunks_json,
+                                                  structure_json)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IndexDamaged(f"index in {path} is inconsistent ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
@@ -380,7 +394,8 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     if older_terms(manifest):
         # Made under older word rules: answer with BM25 recomputed in memory (about a second per
         # million characters) until the next `qa index` stores it.
-        snapshot.bm25, snapshot.doc_freq = bm25_index([snapshot.chunk_text(c) for c in chunks])
+        snapshot.bm25, snapshot.doc_freq = bm25_index(
+            [search_text(snapshot.chunk_text(c), c.heading) for c in chunks])
     return snapshot
 
 
@@ -454,7 +469,20 @@ def verify_generation(path: Path) -> dict:
     return manifest
 
 
-def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dict):
+def _read_structure(path: Path) -> dict:
+    """structure.json of a generation: per document, its title and blocks."""
+    file = path / "structure.json"
+    return json.loads(file.read_text(encoding="utf-8")) if file.exists() else {}
+
+
+def _blocks(flat: list) -> tuple[Block, ...]:
+    return tuple(Block(int(flat[i]), int(flat[i + 1]), str(flat[i + 2]), int(flat[i + 3]))
+                 for i in range(0, len(flat), 4))
+
+
+def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dict,
+                          structure_json: dict | None = None):
+    structure_json = structure_json or {}
     documents = {
         source: StoredDocument(
             source=source,
@@ -465,6 +493,8 @@ def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dic
             mtime_ns=meta["mtime_ns"],
             segments_hash=meta["segments_hash"],
             page_starts=tuple(meta.get("page_starts", ())),
+            blocks=_blocks(structure_json.get(source, {}).get("blocks", [])),
+            title=structure_json.get(source, {}).get("title", ""),
         )
         for source, meta in manifest["documents"].items()
     }
@@ -482,15 +512,19 @@ def encode_chunks(chunks: list[ChunkRecord]) -> dict:
         "end": [c.end for c in chunks],
         "hash": [c.hash for c in chunks],
         "sentences": [[x for span in c.sentences for x in span] for c in chunks],
+        "heading": [c.heading for c in chunks],
+        "headings": [c.headings for c in chunks],
     }
 
 
 def decode_chunks(data: dict) -> list[ChunkRecord]:
+    paths = data.get("heading") or [""] * len(data["id"])
+    counts = data.get("headings") or [0] * len(data["id"])
     return [
-        ChunkRecord(i, src, s, e, h, tuple(zip(flat[0::2], flat[1::2])))
-        for i, src, s, e, h, flat in zip(
-            data["id"], data["source"], data["start"], data["end"], data["hash"], data["sentences"]
-        )
+        ChunkRecord(i, src, s, e, h, tuple(zip(flat[0::2], flat[1::2])), path, count)
+        for i, src, s, e, h, flat, path, count in zip(
+            data["id"], data["source"], data["start"], data["end"], data["hash"], data["sentences"],
+            paths, counts)
     ]
 
 
@@ -585,6 +619,9 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     build.mkdir(parents=True)
     _write_json(build / "chunks.json", encode_chunks(chunks))
     _write_json(build / "documents.json", {s: d.text for s, d in documents.items()})
+    _write_json(build / "structure.json", {
+        s: {"title": d.title, "blocks": [x for b in d.blocks for x in (b.start, b.end, b.kind, b.level)]}
+        for s, d in documents.items() if d.blocks or d.title})
     _write_json(build / "terms.json", doc_freq)
     faiss.write_index(vectors, str(build / "vectors.faiss"))
     np.save(build / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float16),

@@ -1,18 +1,19 @@
-"""Find the content of scraped pages without rewriting them.
+"""Find the content of documents without rewriting them: page furniture only is left out.
 
 The result is a list of *segments*: (start, end) spans of the original text made of consecutive
-content lines. Everything outside the segments (menus, icon names, captions, tag lists, headings,
-lines repeated across documents) is skipped by the chunker, so offsets still index the file.
+content lines. Everything outside the segments (menus, icon names, captions repeated across a
+site, trailing tag lists) is skipped by the chunker, so offsets still index the file. A line of
+prose, a heading, a list item or a line of code is never furniture.
 
-The rules are general, not copied from any corpus:
-- a line without letters or digits is furniture;
-- a line repeated in the corpus (in two documents, or twice in one) with under 30 words is a
-  caption, byline, menu entry or title;
-- a short line (under 16 words and 120 characters) that does not end like a sentence is a
-  heading, menu entry or caption, unless it is a Markdown list item of three words or more (the
-  character bound keeps text written without spaces, such as Chinese, and long unbroken lines);
-- a line of a hard-wrapped paragraph (nearly as long as the paragraph's longest line) that runs
-  into a content line is content too;
+For a converted document that knows its structure (HTML, Markdown: see ``Block``), furniture is
+what the converter already left out, plus short links and labels repeated across documents. For
+plain text, the rules are general, not copied from any corpus:
+- a line without letters (a rule, a page number) is furniture;
+- a line repeated across documents with under 30 words is a caption, byline, menu entry or site
+  title (a line repeated inside one document is not: a refrain, a repeated definition);
+- a run of three or more very short lines without final punctuation (a word or three each) is a
+  menu, and short lines after the document's last sentence are tags, credits or share buttons;
+  any other short line is a heading, and kept;
 - a line whose words mostly share one affix ("bookmarkicon cameraicon checkicon") is a sprite or
   icon list.
 """
@@ -21,13 +22,23 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+
+from qa.ingest.html import Block
 
 Span = tuple[int, int]
 
 REPEATED_MAX_WORDS = 30
 HEADING_MAX_WORDS = 16
 HEADING_MAX_CHARS = 120
+# In a structured document, a paragraph repeated across documents is a label when this short; a
+# longer one ("For example, try the following") introduces what follows it.
+REPEATED_LABEL_MAX_WORDS = 4
+# Tags, credits and share buttons after the last sentence are this short.
+TRAILING_MAX_WORDS = 8
+# Menus: this many adjacent labels or more, each of a few plain words.
+MENU_RUN = 3
+_MENU_LABEL = re.compile(r"[^\W\d_][\w'’&-]*(?: [\w'’&-]+){0,2}")
 # A hard-wrapped line is at least this share of its paragraph's longest line, which is this wide.
 WRAP_RATIO = 0.6
 WRAP_MIN_WIDTH = 40
@@ -35,6 +46,7 @@ WRAP_MIN_WIDTH = 40
 _SENTENCE_END = re.compile(r"""[.!?:…。！？]['"’”»)\]]*\s*$""")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+")
 _WORD = re.compile(r"\w+")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def line_spans(text: str) -> list[Span]:
@@ -52,34 +64,46 @@ def normalise_line(line: str) -> str:
 
 
 def repeated_lines(texts: Iterable[str]) -> set[str]:
-    """Normalised short lines that occur more than once in the whole corpus."""
+    """Normalised short lines that occur in more than one document of the corpus."""
     counts: Counter[str] = Counter()
     for text in texts:
-        for line in text.split("\n"):
-            key = normalise_line(line)
-            if key and len(key.split()) < REPEATED_MAX_WORDS:
-                counts[key] += 1
+        keys = {normalise_line(line) for line in text.split("\n")}
+        counts.update(key for key in keys if key and len(key.split()) < REPEATED_MAX_WORDS)
     return {line for line, count in counts.items() if count > 1}
 
 
 def is_boilerplate(line: str, repeated: set[str] = frozenset()) -> bool:
+    """Whether ``line`` is furniture wherever it stands: no letter (a rule, a page number),
+    repeated across documents, or a list of icon names."""
     stripped = line.strip()
-    if not stripped:
-        return True
     words = _WORD.findall(stripped)
-    if not words:
-        return True
+    if not words or not _LETTER.search(stripped):
+        return True  # rules, dingbats, a page number
     if normalise_line(stripped) in repeated:
         return True
-    if _SENTENCE_END.search(stripped):
-        return False
-    if len(stripped.split()) < HEADING_MAX_WORDS and len(stripped) < HEADING_MAX_CHARS:
-        return not (_LIST_ITEM.match(line) and len(words) >= 3)
     return _shares_affix(words)
 
 
+def is_short(line: str) -> bool:
+    """A line that does not read as a sentence: a heading, a label, a menu entry, a caption (a
+    Markdown list item of three words or more is read as content)."""
+    stripped = line.strip()
+    if _SENTENCE_END.search(stripped):
+        return False
+    if len(stripped.split()) < HEADING_MAX_WORDS and len(stripped) < HEADING_MAX_CHARS:
+        return not (_LIST_ITEM.match(line) and len(_WORD.findall(stripped)) >= 3)
+    return False
+
+
+# Words so common in prose that a line holding a few of them is not a list of names.
+_FUNCTION_WORDS = frozenset("the a an of and or in on to is are was were for with by that this".split())
+
+
 def _shares_affix(words: list[str]) -> bool:
-    """True when most words share a 4-letter prefix or suffix, as icon/sprite lists do."""
+    """True when most words share a 4-letter prefix or suffix, as icon/sprite lists do; a line
+    with the small words of prose ("the", "of", "and") is prose, whatever its affixes."""
+    if sum(w.lower() in _FUNCTION_WORDS for w in words) >= 2:
+        return False
     long_words = [w.lower() for w in words if len(w) >= 6]
     if len(long_words) < 8:
         return False
@@ -90,47 +114,96 @@ def _shares_affix(words: list[str]) -> bool:
     return False
 
 
-def content_segments(text: str, repeated: set[str] = frozenset()) -> list[Span]:
-    """Maximal runs of consecutive content lines, as spans of ``text`` (trimmed of blanks).
+def content_segments(text: str, repeated: set[str] = frozenset(),
+                     blocks: Sequence[Block] = ()) -> list[Span]:
+    """Maximal runs of consecutive content lines (or blocks), as spans of ``text`` (trimmed).
 
     A document the rules would empty entirely (a one-line note, a file copied twice in the corpus)
     keeps every line that has a word: for it the rules are wrong, and dropping it loses it.
     """
     lines = line_spans(text)
-    skip = [is_boilerplate(text[s:e], repeated) for s, e in lines]
-    _keep_wrapped_lines(text, lines, skip, repeated)
-    segments = _runs(text, lines, skip)
+    if blocks:
+        segments = _block_segments(text, blocks, repeated)
+    else:
+        skip = [is_boilerplate(text[s:e], repeated) for s, e in lines]
+        short = [bool(text[s:e].strip()) and is_short(text[s:e]) for s, e in lines]
+        _skip_menus(text, lines, short, skip)
+        _skip_trailing(text, lines, short, skip)
+        _join_headings(text, lines, short, skip)
+        segments = _runs(text, lines, skip)
     return segments or _runs(text, lines, [not _WORD.search(text[s:e]) for s, e in lines])
 
 
-def _keep_wrapped_lines(text: str, lines: list[Span], skip: list[bool], repeated: set[str]) -> None:
-    """Mark as content the lines of a hard-wrapped paragraph that runs into a content line.
+def _skip_menus(text: str, lines: list[Span], short: list[bool], skip: list[bool]) -> None:
+    """Mark runs of MENU_RUN or more adjacent one-to-three-word labels ("Home", "Sport",
+    "Markets") as a menu. Indented lines and lines with symbols (code, commands) are not labels."""
+    label = [short[i] and _MENU_LABEL.fullmatch(text[s:e]) is not None for i, (s, e) in enumerate(lines)]
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and label[j]:
+            j += 1
+        if j - i >= MENU_RUN:
+            skip[i:j] = [True] * (j - i)
+        i = max(j, i + 1)
 
-    Notes and plain-text files often wrap paragraphs at a fixed width; each line alone looks like
-    a heading (short, no full stop). A line is a wrapped one when it is nearly as long as the
-    longest line of its block of non-blank lines; headings and menu entries are much shorter.
-    """
-    width = _block_widths(text, lines)
-    for i in range(len(lines) - 2, -1, -1):
-        if not skip[i] or skip[i + 1]:
+
+def _skip_trailing(text: str, lines: list[Span], short: list[bool], skip: list[bool]) -> None:
+    """Mark the short lines (TRAILING_MAX_WORDS at most) after the document's last sentence (tags,
+    credits, "Share this"): a heading heads something, and nothing follows these."""
+    for i in range(len(lines) - 1, -1, -1):
+        s, e = lines[i]
+        if not text[s:e].strip() or skip[i]:
             continue
-        line = text[lines[i][0]:lines[i][1]].strip()
-        if (width[i] >= WRAP_MIN_WIDTH and len(line) >= WRAP_RATIO * width[i]
-                and len(_WORD.findall(line)) >= 4 and normalise_line(line) not in repeated):
-            skip[i] = False
+        if not short[i] or text[s:e][:1].isspace() or len(text[s:e].split()) > TRAILING_MAX_WORDS:
+            return
+        skip[i] = True
 
 
-def _block_widths(text: str, lines: list[Span]) -> list[int]:
-    """For every line, the length of the longest line in its block of consecutive non-blank lines."""
-    lengths = [len(text[s:e].strip()) for s, e in lines]
-    widths = [0] * len(lines)
-    start = 0
-    for i in range(len(lines) + 1):
-        if i == len(lines) or not lengths[i]:
-            block = max(lengths[start:i], default=0)
-            widths[start:i] = [block] * (i - start)
-            start = i + 1
-    return widths
+def _join_headings(text: str, lines: list[Span], short: list[bool], skip: list[bool]) -> None:
+    """Keep the blank lines after a heading (a short line that is kept) in its segment, so that
+    it heads the paragraph it introduces rather than standing alone."""
+    for i, (s, e) in enumerate(lines):
+        if not short[i] or skip[i]:
+            continue
+        j = i + 1
+        while j < len(lines) and not text[lines[j][0]:lines[j][1]].strip():
+            j += 1
+        if j < len(lines) and not skip[j]:
+            skip[i + 1:j] = [False] * (j - i - 1)
+
+
+def _block_segments(text: str, blocks: Sequence[Block], repeated: set[str]) -> list[Span]:
+    """Runs of kept blocks with no word between them. A block is furniture when it is a lone link
+    or a label of REPEATED_LABEL_MAX_WORDS words at most ("Back to top", "Edit on GitHub", "Note")
+    repeated across documents, or short labels after the document's last paragraph; a heading,
+    item, row or code is never furniture."""
+    def label(block: Block) -> bool:
+        return block.kind in ("link", "paragraph") and all(
+            is_short(line) for line in text[block.start:block.end].split("\n") if line.strip())
+
+    last = max((i for i, b in enumerate(blocks) if not label(b) and b.kind != "heading"), default=-1)
+    segments: list[Span] = []
+    current: Span | None = None
+    for i, block in enumerate(blocks):
+        body = text[block.start:block.end]
+        furniture = not _WORD.search(body) or label(block) and (
+            i > last or normalise_line(body) in repeated
+            and (block.kind == "link" or len(body.split()) <= REPEATED_LABEL_MAX_WORDS))
+        if furniture:
+            if current:
+                segments.append(current)
+            current = None
+            continue
+        if current and not _WORD.search(text[current[1]:block.start]):
+            current = (current[0], block.end)
+        else:
+            if current:
+                segments.append(current)
+            current = (block.start, block.end)
+    if current:
+        segments.append(current)
+    return [_trim(text, s, e) for s, e in segments]
 
 
 def _runs(text: str, lines: list[Span], skip: list[bool]) -> list[Span]:
@@ -156,7 +229,11 @@ def _trim(text: str, start: int, end: int) -> Span:
     return start, end
 
 
-def corpus_segments(texts: Mapping[str, str]) -> dict[str, list[Span]]:
-    """Content segments for every document, using lines repeated across the corpus."""
+def corpus_segments(texts: Mapping[str, str],
+                    blocks: Mapping[str, Sequence[Block]] | None = None) -> dict[str, list[Span]]:
+    """Content segments for every document, using lines repeated across the corpus; ``blocks``
+    gives the structure of the documents that have one."""
     repeated = repeated_lines(texts.values())
-    return {source: content_segments(text, repeated) for source, text in texts.items()}
+    blocks = blocks or {}
+    return {source: content_segments(text, repeated, blocks.get(source, ()))
+            for source, text in texts.items()}

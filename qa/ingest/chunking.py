@@ -14,8 +14,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from qa.ingest.boilerplate import _LIST_ITEM, _SENTENCE_END, WRAP_MIN_WIDTH, WRAP_RATIO, Span, line_spans
+from qa.ingest.boilerplate import (
+    _LIST_ITEM,
+    _SENTENCE_END,
+    WRAP_MIN_WIDTH,
+    WRAP_RATIO,
+    Span,
+    is_short,
+    line_spans,
+)
+from qa.ingest.html import Block
+from qa.ingest.markdown import heading_name
 
+# A code example longer than this is quoted in runs of this many lines.
+MAX_CODE_LINES = 12
+# However few word pieces it takes (a run of letters the tokenizer reads as one unknown piece), a
+# sentence longer than this is cut: a chunk must be readable, and fit the model's window.
+MAX_UNIT_CHARS = 2000
+# Nor is a chunk longer than this (200 word pieces of prose are about 1,000 characters).
+MAX_CHUNK_CHARS = 3000
 _FALLBACK_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 # A line that starts a new block even right after a wrapped line: a list item, heading, table row.
 _NEW_BLOCK = re.compile(_LIST_ITEM.pattern + r"|^\s*(?:#|\|)")
@@ -27,6 +44,8 @@ class ChunkSpan:
     end: int
     sentences: tuple[Span, ...]
     tokens: int
+    heading: str = ""  # the headings it sits under: "Installation > On Windows"
+    headings: int = 0  # how many of its first sentences are headings (labels, not answers)
 
 
 class TokenCounter:
@@ -199,25 +218,146 @@ def split_long_sentence(text: str, span: Span, counter: TokenCounter, max_tokens
     return result
 
 
+@dataclass(frozen=True)
+class Unit:
+    """A piece a chunk is packed from: a sentence, a heading (``level`` > 0) or lines of code."""
+
+    span: Span
+    tokens: int
+    level: int = 0
+
+
 def chunk_segments(
-    text: str, segments: Sequence[Span], counter: TokenCounter, max_tokens: int
+    text: str, segments: Sequence[Span], counter: TokenCounter, max_tokens: int,
+    blocks: Sequence[Block] = (), title: str = "",
 ) -> list[ChunkSpan]:
-    """Pack the sentences of each segment, in order, into chunks of at most ``max_tokens``."""
-    sentence_groups = [split_sentences(text, s, e) for s, e in segments]
-    flat = [span for group in sentence_groups for span in group]
-    counts = iter(counter.count([text[s:e] for s, e in flat]))
+    """Pack the sentences of each segment, in order, into chunks of at most ``max_tokens``.
+
+    A heading starts a new chunk. ``blocks`` gives the structure of a converted document
+    (headings, code), and then every chunk knows the path of headings it sits under (``title``
+    first, when the document has one its headings do not repeat). Without it, a short line of
+    its own before content is taken for a heading, but a guessed heading (often a caption or a
+    pull quote in articles) makes no path: on the seed articles it pulled every chunk of its
+    section up alike.
+    """
+    units = _units(text, segments, counter, max_tokens, blocks)
     chunks: list[ChunkSpan] = []
-    for group in sentence_groups:
-        units: list[tuple[Span, int]] = []
-        for span in group:
-            tokens = next(counts)
-            if tokens > max_tokens:
-                pieces = split_long_sentence(text, span, counter, max_tokens)
-                units.extend(zip(pieces, counter.count([text[s:e] for s, e in pieces])))
-            else:
-                units.append((span, tokens))
-        chunks.extend(_pack(units, max_tokens))
+    path: list[tuple[int, str]] = []
+    for group in units:
+        current: list[Unit] = []
+        used = 0
+        heading = ""
+        for unit in group:
+            starts_section = unit.level and any(not u.level for u in current)
+            too_long = current and unit.span[1] - current[0].span[0] > MAX_CHUNK_CHARS
+            if current and (used + unit.tokens > max_tokens or starts_section or too_long):
+                chunks.append(_chunk(current, used, heading))
+                current, used = [], 0
+            if unit.level:
+                path = [(level, name) for level, name in path if level < unit.level]
+                path.append((unit.level, heading_name(text[unit.span[0]:unit.span[1]])))
+            if blocks and (not current or all(u.level for u in current)):
+                heading = _heading_path(title, path)
+            current.append(unit)
+            used += unit.tokens
+        if current:
+            chunks.append(_chunk(current, used, heading))
     return _within_budget(text, chunks, counter, max_tokens)
+
+
+# A heading path is embedded before its chunk's text, within the model's 256 word pieces: each
+# heading is cut at MAX_HEADING_CHARS and, past MAX_PATH_CHARS, middle headings are left out.
+MAX_HEADING_CHARS = 80
+MAX_PATH_CHARS = 160
+
+
+def _heading_path(title: str, path: list[tuple[int, str]]) -> str:
+    names = [name[:MAX_HEADING_CHARS] for _, name in path]
+    if title and (not names or names[0] != title[:MAX_HEADING_CHARS]):
+        names.insert(0, title[:MAX_HEADING_CHARS])
+    while len(names) > 2 and len(" > ".join(names)) > MAX_PATH_CHARS:
+        del names[1]
+    return " > ".join(names)
+
+
+def _units(text: str, segments: Sequence[Span], counter: TokenCounter, max_tokens: int,
+           blocks: Sequence[Block]) -> list[list[Unit]]:
+    """Per segment, its units in order, each within ``max_tokens``."""
+    pieces: list[list[tuple[Span, int]]] = []  # (span, heading level) per segment
+    for start, end in segments:
+        inside = [b for b in blocks if start <= b.start and b.end <= end] if blocks else None
+        if inside:
+            group = []
+            for block in inside:
+                if block.kind == "heading":
+                    group.append(((block.start, block.end), block.level))
+                elif block.kind == "code":
+                    group.extend((span, 0) for span in _code_lines(text, block, counter, max_tokens))
+                else:
+                    group.extend((span, 0) for span in split_sentences(text, block.start, block.end))
+        else:
+            group = [(span, _heading_level(text, span, start == segments[0][0]))
+                     for span in split_sentences(text, start, end)]
+        pieces.append(group)
+    flat = [span for group in pieces for span, _ in group]
+    counts = iter(counter.count([text[s:e] for s, e in flat]))
+    units: list[list[Unit]] = []
+    for group in pieces:
+        out: list[Unit] = []
+        for span, level in group:
+            tokens = next(counts)
+            if tokens > max_tokens or span[1] - span[0] > MAX_UNIT_CHARS:
+                cut = [piece for part in _split_by_chars(text, span)
+                       for piece in split_long_sentence(text, part, counter, max_tokens)]
+                out.extend(Unit(p, t) for p, t in zip(cut, counter.count([text[s:e] for s, e in cut])))
+            else:
+                out.append(Unit(span, tokens, level))
+        units.append(out)
+    return units
+
+
+def _split_by_chars(text: str, span: Span) -> list[Span]:
+    """``span`` in pieces of at most MAX_UNIT_CHARS characters, cut after white space where there
+    is some in the second half of a piece."""
+    pieces, (start, end) = [], span
+    while end - start > MAX_UNIT_CHARS:
+        cut = start + MAX_UNIT_CHARS
+        space = max(text.rfind(" ", start + MAX_UNIT_CHARS // 2, cut), text.rfind("\n", start + MAX_UNIT_CHARS // 2, cut))
+        cut = space + 1 if space > 0 else cut
+        pieces.append(_trim(text, start, cut))
+        start = cut
+    pieces.append(_trim(text, start, end))
+    return [(s, e) for s, e in pieces if e > s]
+
+
+def _heading_level(text: str, span: Span, first_segment: bool) -> int:
+    """For plain text: 1 for a title (a short line of its own at the start), 2 for a heading (a
+    short line of its own elsewhere), 0 for a sentence."""
+    start, end = span
+    whole_line = (start == 0 or text[start - 1] == "\n") and (end == len(text) or text[end] == "\n")
+    if not whole_line or not is_short(text[start:end]) or _LIST_ITEM.match(text[start:end]):
+        return 0
+    return 1 if first_segment and not text[:start].strip() else 2
+
+
+def _code_lines(text: str, block: Block, counter: TokenCounter, max_tokens: int) -> list[Span]:
+    """A code example as one unit; when long, cut into runs of whole lines (at most
+    MAX_CODE_LINES lines and ``max_tokens`` word pieces each), so a quoted piece is whole lines."""
+    lines = [_trim(text, block.start + s, block.start + e)
+             for s, e in line_spans(text[block.start:block.end])]
+    lines = [(s, e) for s, e in lines if e > s]
+    runs: list[Span] = []
+    used = count = 0
+    for (s, e), tokens in zip(lines, counter.count([text[s:e] for s, e in lines])):
+        if runs and count and (count >= MAX_CODE_LINES or used + tokens + 1 > max_tokens):
+            used = count = 0
+        if count:
+            runs[-1] = (runs[-1][0], e)
+        else:
+            runs.append((s, e))
+        used += tokens + 1
+        count += 1
+    return runs
 
 
 def _within_budget(text: str, chunks: list[ChunkSpan], counter: TokenCounter,
@@ -244,26 +384,22 @@ def _within_budget(text: str, chunks: list[ChunkSpan], counter: TokenCounter,
                 [tokens] = counter.count([text[current[0][0]:span[1]]])
                 if tokens > max_tokens:
                     [used] = counter.count([text[current[0][0]:current[-1][1]]])
-                    out.append(_chunk(current, used))
+                    out.append(_rechunk(chunk, current, used))
                     current = []
             current.append(span)
         [used] = counter.count([text[current[0][0]:current[-1][1]]])
-        out.append(_chunk(current, used))
+        out.append(_rechunk(chunk, current, used))
     return out
 
 
-def _pack(units: list[tuple[Span, int]], max_tokens: int) -> list[ChunkSpan]:
-    chunks, current, used = [], [], 0
-    for span, tokens in units:
-        if current and used + tokens > max_tokens:
-            chunks.append(_chunk(current, used))
-            current, used = [], 0
-        current.append(span)
-        used += tokens
-    if current:
-        chunks.append(_chunk(current, used))
-    return chunks
+def _rechunk(chunk: ChunkSpan, sentences: list[Span], tokens: int) -> ChunkSpan:
+    """A part of ``chunk`` (some of its sentences, in order) as a chunk of its own."""
+    skipped = chunk.sentences.index(sentences[0])
+    return ChunkSpan(sentences[0][0], sentences[-1][1], tuple(sentences), tokens, chunk.heading,
+                     max(0, min(len(sentences), chunk.headings - skipped)))
 
 
-def _chunk(sentences: list[Span], tokens: int) -> ChunkSpan:
-    return ChunkSpan(sentences[0][0], sentences[-1][1], tuple(sentences), tokens)
+def _chunk(units: list[Unit], tokens: int, heading: str = "") -> ChunkSpan:
+    headings = next((i for i, u in enumerate(units) if not u.level), len(units))
+    return ChunkSpan(units[0].span[0], units[-1].span[1], tuple(u.span for u in units), tokens,
+                     heading, headings)

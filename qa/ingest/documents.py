@@ -11,6 +11,7 @@ from pathlib import Path
 
 from qa.config import DEFAULT_MAX_FILE_BYTES
 from qa.errors import QAError
+from qa.ingest.html import Block
 from qa.ingest.readers import Extracted, SkipFile, format_of, read_document_bytes, visible_controls
 
 
@@ -35,6 +36,8 @@ class Document:
     sha256: str
     format: str
     page_starts: tuple[int, ...] = ()
+    blocks: tuple[Block, ...] = ()
+    title: str = ""
 
 
 def scan_corpus(corpus: Path, max_bytes: int, warn=None,
@@ -254,7 +257,8 @@ def load_document(file: CorpusFile, sha256: str, data: bytes | None = None) -> D
     if data is None:
         data, sha256 = read_corpus_file(file)
     extracted: Extracted = read_document_bytes(data, format_of(file.path))
-    return Document(file.source, extracted.text, sha256, extracted.format, extracted.page_starts)
+    return Document(file.source, extracted.text, sha256, extracted.format, extracted.page_starts,
+                    extracted.blocks, extracted.title)
 
 
 __all__ = ["UNREADABLE", "CorpusFile", "Document", "FileGone", "SkipFile", "file_sha256",

@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qa.ingest.html import Block, html_to_text
+from qa.ingest.markdown import heading_name, markdown_blocks
+
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown"}
 HTML_SUFFIXES = {".html": "html", ".htm": "html", ".xhtml": "html"}
 PDF_SUFFIXES = {".pdf": "pdf"}
@@ -41,6 +44,9 @@ class Extracted:
     encoding: str = "utf-8"
     # Offset in ``text`` where each PDF page starts (page n starts at page_starts[n-1]).
     page_starts: tuple[int, ...] = field(default=())
+    # The structure of a converted or Markdown document: headings, paragraphs, items, code.
+    blocks: tuple[Block, ...] = field(default=())
+    title: str = ""
 
 
 def format_of(path: Path) -> str | None:
@@ -71,7 +77,10 @@ def read_document_bytes(data: bytes, kind: str) -> Extracted:
         result = _read_html(data)
     else:
         text, encoding = decode_text(data)
-        result = Extracted(text, kind, encoding)
+        blocks = markdown_blocks(text) if kind == "markdown" else ()
+        title = next((heading_name(text[b.start:b.end]) for b in blocks
+                      if b.kind == "heading" and b.level == 1), "")
+        result = Extracted(text, kind, encoding, blocks=blocks, title=title)
     if not _HAS_WORD.search(result.text):
         raise SkipFile("no text found")
     if _TERMINAL_CONTROL.search(result.text):
@@ -180,18 +189,12 @@ def normalise_newlines(text: str) -> str:
 
 def _read_html(data: bytes) -> Extracted:
     raw, encoding = _decode_markup(data)
-    try:
-        import trafilatura  # heavy; only when a corpus has HTML
-
-        text = trafilatura.extract(
-            raw, include_comments=False, include_tables=True, include_links=False,
-            favor_precision=True,
-        )
-    except Exception:  # odd markup must not stop a build: fall back to the plain tag stripper
-        text = None
-    if not text:
-        text = _strip_tags(raw)
-    return Extracted(normalise_newlines(text), "html", encoding)
+    converted = html_to_text(raw)
+    if converted is not None and _HAS_WORD.search(converted.text):
+        return Extracted(converted.text, "html", encoding, blocks=converted.blocks,
+                         title=converted.title)
+    # Markup lxml cannot read: the plain tag stripper, one paragraph per line.
+    return Extracted(normalise_newlines(_strip_tags(raw)), "html", encoding)
 
 
 def _decode_markup(data: bytes) -> tuple[str, str]:
