@@ -240,9 +240,11 @@ def test_a_declined_question_gives_no_context():
                     Answer("Who won the 2018 World Cup?", False, "not covered", query="x"))
     assert not is_followup("How long did the meeting last?", [declined])
     assert resolve("How long did the meeting last?", [declined]).terms == {"meet": 1.0, "last": 1.0}
-    # An answered turn before it is still the subject of "he".
+    # A declined answer gives no referent: "he" after it points at no one, not at someone an
+    # earlier turn named (issue 14: "she" after a declined question quoted the wrong person).
     query = resolve("What did he say about NATO?", [_turn("Who is Alexander Fomin?"), declined])
-    assert query.is_followup and "fomin" in query.terms
+    assert not query.is_followup and query.unresolved == "he" and "fomin" not in query.terms
+    assert not resolve("What did he say about NATO?", []).unresolved  # no conversation yet
 
 
 def test_a_short_question_naming_its_own_subject_is_not_a_follow_up():
@@ -250,10 +252,15 @@ def test_a_short_question_naming_its_own_subject_is_not_a_follow_up():
     assert not is_followup("What did Wendy Sherman say?", history)
     assert is_followup("What did she say?", history)
     assert is_followup("What about Lavrov?", history)  # one word: it borrows the question
-    # A short question continues the conversation when it shares a word with it ...
-    assert is_followup("How long did the meeting last?", [_turn("Who chaired the meeting?")])
-    # ... and has a topic of its own when all its words are new to it.
+    # A question complete on its own stands alone, even when it shares words with the
+    # conversation (issue 14: an earlier answer leaked into "What did Grushko demand?").
+    assert not is_followup("How long did the meeting last?", [_turn("Who chaired the meeting?")])
+    assert not is_followup("What did Grushko demand?", [_turn("How long did Grushko speak?")])
     assert not is_followup("How long did the meeting last?", history)
+    # Pronouns that point back make a follow-up; the same words before a noun do not.
+    assert is_followup("How do I undo that?", history) and is_followup("What happened there?", history)
+    assert not is_followup("Which packages are there on the mirror that users install?", history)
+    assert is_followup("Which file does it read?", history) and is_followup("Why?", history)
     lighthouse = [_turn("Who led the restoration of the Zephyr Point lighthouse?")]
     assert not is_followup("What is the oldest exhibit in the museum?", lighthouse)
     assert not is_followup("How do I bake bread?", [_turn("Who is Emily Sherwin?")])
@@ -415,14 +422,16 @@ def test_a_bare_where_wants_a_place():
     assert not has_answer_type("in the end it failed", "place")
 
 
-def test_already_said_is_what_the_last_answered_turn_cited():
+def test_already_said_is_what_the_last_turn_cited():
     from qa.results import Citation, Passage
 
     passage = Passage("a.txt", 0, 50, "x" * 50, 1.0, 1)
     cited = Answer("Who?", True, "It was her. [1]", (Citation(1, "a.txt", 10, 20, "x" * 10, 1, passage),),
                    query="Who?")
     declined = Answer("Football?", False, "The documents do not seem to cover this.")
-    assert already_said([Turn("Who?", cited), Turn("Football?", declined)]) == [("a.txt", 10, 20)]
+    assert already_said([Turn("Football?", declined), Turn("Who?", cited)]) == [("a.txt", 10, 20)]
+    # After a declined question, "Where?" has nothing to go on from.
+    assert already_said([Turn("Who?", cited), Turn("Football?", declined)]) == []
     assert already_said([]) == []
 
 

@@ -30,6 +30,8 @@ from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resol
 from qa.index.late_interaction import TOKEN_WEIGHT
 from qa.index.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
+from qa.ingest.chunking import default_token_counter
+from qa.search.spelling import SURFACE_CHUNKS, Speller, corrected, spelling_in, whole_words
 from qa.search.retrieval import (
     CANDIDATES,
     RERANK_HEAD,
@@ -41,6 +43,7 @@ from qa.search.retrieval import (
     normalized_score_fusion,
     rerank_by_phrases,
     rerank_by_words,
+    top_rows,
 )
 
 MAX_QUERY_CHARS = 2000
@@ -144,13 +147,37 @@ def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: st
                for source, start, end in said)
 
 
+def mended(snap, question: str) -> str:
+    """``question`` with its typing slips mended against the index's words (qa.search.spelling)."""
+    speller = snap.derived.get("speller")
+    if speller is None:
+        vocabulary, _ = default_token_counter().vocabulary()
+        speller = snap.derived["speller"] = Speller(snap.doc_freq, whole_words(vocabulary))
+
+    def spelling_of(term: str, typed: str) -> str | None:
+        rows = top_rows(bm25_scores(snap.bm25, [term]), SURFACE_CHUNKS)
+        return spelling_in((snap.chunk_text(snap.chunks[row]) for row, _ in rows), term, typed)
+
+    return corrected(question, speller, spelling_of)
+
+
+def _quoted(sentence: Candidate) -> str:
+    """A sentence as the answer quotes it: on one line, but code keeps its lines."""
+    if sentence.kind == "c":
+        return "\n" + "\n".join(line.rstrip() for line in sentence.text.splitlines()) + "\n"
+    return " ".join(sentence.text.split())
+
+
 def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     question = " ".join(question.split())
     if not question:
         return Answer(question, False, "Please type a question.")
-    query: Query = resolve(question[:MAX_QUERY_CHARS], history)
+    query: Query = resolve(mended(engine.snapshot, question[:MAX_QUERY_CHARS]), history)
     if not query.terms and not any(ch.isalnum() for ch in question):
         return Answer(question, False, "Please ask a question in words.", query=query.text)
+    if query.unresolved:
+        return Answer(question, False, f"The last question was not answered, so “{query.unresolved}” "
+                      "points at no one: please ask again with a name.", query=query.text)
     found = retrieve(engine, query.text, query.terms, k=8)
     t0 = time.perf_counter()
     snap = engine.snapshot
@@ -174,11 +201,13 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     for rank, (passage, row) in enumerate(pool):
         cosines = snap.chunk_sentence_vectors(row).astype(np.float32) @ found.vector
         text = snap.documents[passage.source].text
-        sentences.append([Candidate(rank, passage.source, s, e, text[s:e], position)
+        chunk = snap.chunks[row]
+        sentences.append([Candidate(rank, passage.source, s, e, text[s:e], position,
+                                    chunk.kind(position))
                           for position, (s, e) in enumerate(passage.sentences)])
-        headings = snap.chunks[row].headings  # a heading is a label, not an answer
         for sentence in sentences[-1]:
-            if sentence.position < headings or is_question(sentence.text) or \
+            # A heading is a label, not an answer.
+            if chunk.kind(sentence.position) == "h" or is_question(sentence.text) or \
                     _repeats(sentence, said, kind):
                 continue
             candidates.append(sentence)
@@ -217,6 +246,6 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
         citations.append(Citation(n, first.source, first.start, last.end,
                                   doc.text[first.start:last.end], line_of(doc.text, first.start),
                                   passage, page_of(doc.page_starts, first.start)))
-        parts.append(f"{' '.join(' '.join(g.candidate.text.split()) for g in group)} [{n}]")
+        parts.append(f"{' '.join(_quoted(g.candidate) for g in group)} [{n}]")
     return Answer(question, True, " ".join(parts), tuple(citations), tuple(found.passages),
                   confidence, query.text, found.timings)

@@ -1,4 +1,11 @@
-"""Follow-up questions without an LLM: carry the previous question into a short or anaphoric one."""
+"""Follow-up questions without an LLM: carry the previous question into a real follow-up only.
+
+A question that is complete on its own is answered on its own, even in a conversation. A
+follow-up is a question with a pronoun that points back ("What did she say?", "How do I undo
+it?"), one that goes on from the last answer ("And Grushko?", "What about Wi-Fi?"), or an
+elliptic one ("When?", "Which file?", "Did NATO agree?" after a question about NATO). The referent
+is the last turn: when it was declined, there is none.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,18 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qa.index.lexical import question_terms, terms
+from qa.index.lexical import STOP_WORDS, question_terms, terms
 from qa.results import Turn
 
-ANAPHORA = frozenset(
-    "he him his she her hers they them their theirs it its this that these those there then "
-    "ones one former latter".split()
-)
+# Pronouns that point back, whatever follows them; "this", "that", "these" and "those" do when
+# they stand for a noun ("How do I undo that?") rather than go with one ("that package"); "there"
+# and "then" when they end the question ("What happened there?").
+POINTING = frozenset("he him his she her hers they them their theirs it its".split())
+DEMONSTRATIVES = frozenset("this that these those".split())
+PLACE_TIME = frozenset("there then".split())
+ANAPHORA = POINTING | DEMONSTRATIVES | PLACE_TIME
+# Yes/no questions begin with these; a short one about nothing new borrows its topic.
+AUXILIARIES = frozenset("did does do was were is are will would can could has have should".split())
 # Pronouns for people: after "Who chaired the meeting?", "he" is whoever the answer names.
 PERSONAL = frozenset("he him his she her hers they them their theirs".split())
 _ASKS_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom|whose)\b", re.I)
@@ -23,14 +35,12 @@ SENTENCE_CONTEXT_WEIGHT = 0.25
 # The context finds the subject, but can drown a short follow-up ("How long did it last?"), so
 # the best passages for the follow-up's own words are considered too.
 FOLLOWUP_OWN_PASSAGES = 2
-SHORT_QUESTION_TERMS = 3
+SHORT_QUESTION_TERMS = 2
 # Capitalised first words of a reply that are not someone's name ("When?", "Really?").
 NOT_NAMES = frozenset("who whom whose which when where why how what really yes no ok okay thanks "
                       "please".split())
-# First words of a short question that go on from the previous answer ("And Grushko?", "What
-# about Ukraine?", "Did NATO agree?").
-CONNECTIVES = frozenset("and but also what how did does do was were is are will would can could "
-                        "has have".split())
+# First words that are not names in "And Grushko?"-style replies either.
+CONNECTIVES = frozenset("and but also what how".split()) | AUXILIARIES
 MAX_CONTEXT_CHARS = 300
 _NAME = re.compile(r"\b(?!I\b)[A-Z][\w'’-]*")
 _NAME_RUN = r"(?!I\b)[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*"
@@ -46,6 +56,8 @@ class Query:
     terms: dict[str, float]  # BM25 term -> weight
     is_followup: bool = False
     own_text: str = ""  # a follow-up's own words, searched on their own as well
+    # A person pronoun ("she") that points at nothing: the last question was declined.
+    unresolved: str = ""
 
     def own_terms(self) -> dict[str, float]:
         return {t: w for t, w in self.terms.items() if w >= 1.0}
@@ -58,56 +70,58 @@ class Query:
         return {t: (w if w >= 1.0 else SENTENCE_CONTEXT_WEIGHT) for t, w in self.terms.items()}
 
 
-# Follow-ups read the last answered turn; a few more turns are kept, never the whole
-# conversation, so memory stays bounded over thousands of questions.
+# Follow-ups read the last turn; a few more are kept, never the whole conversation, so memory
+# stays bounded over thousands of questions.
 HISTORY_TURNS = 8
 
 
 def recent(history: Sequence[Turn], limit: int = HISTORY_TURNS) -> list[Turn]:
-    """The turns follow-ups may use: the last ``limit``, and the last answered one if older."""
-    kept = list(history[-limit:])
-    if not answered(kept):
-        last = answered(history)[-1:]
-        kept = last + kept
-    return kept
+    """The turns follow-ups may use: the last ``limit``."""
+    return list(history[-limit:])
 
 
-def answered(history: Sequence[Turn]) -> list[Turn]:
-    """The turns the documents answered: a question they do not cover gives no context (after
-    "Who won the 2018 World Cup?" is declined, "How long did the meeting last?" stands alone)."""
-    return [turn for turn in history if turn.answer.found]
+def referent(history: Sequence[Turn]) -> Turn | None:
+    """The turn a follow-up goes on from: the last one, if the documents answered it. After a
+    declined question ("Who won the 2018 World Cup?"), "she" or "it" points at nothing."""
+    return history[-1] if history and history[-1].answer.found else None
+
+
+def points_back(question: str) -> bool:
+    """Whether the question has a pronoun that points back to the conversation."""
+    words = re.findall(r"[a-z']+", question.lower())
+    for i, word in enumerate(words):
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in POINTING:
+            return True
+        if word in DEMONSTRATIVES and (not following or following in STOP_WORDS):
+            return True
+        if word in PLACE_TIME and i == len(words) - 1:
+            return True
+    return False
 
 
 def is_followup(question: str, history: Sequence[Turn]) -> bool:
-    history = answered(history)
-    if not history:
+    """A real follow-up of the last turn (see the module's note); never after a declined one."""
+    previous = referent(history)
+    if previous is None:
         return False
-    words = re.findall(r"[a-z']+", question.lower())
-    if any(w in ANAPHORA for w in words):
+    if points_back(question) or _ASKS_AGAIN.match(question):
         return True
     own = set(terms(question))
-    distinct = len(own)
-    starts_with_connective = bool(words) and words[0] in CONNECTIVES
-    # A short question that names someone or something new ("What did Wendy Sherman say?") has
-    # a subject of its own; "How long did the meeting last?" borrows one, and so does "Did NATO
-    # agree?" after a question about NATO: a name the conversation just used is not new. So does
-    # one whose words all are new to the conversation ("What is the oldest exhibit in the
-    # museum?" after a question about a lighthouse), unless it has a single word ("How many were
-    # killed?").
-    if distinct <= 1:
-        return True
-    previous = history[-1]
+    if len(own) <= 1:
+        return True  # "When?", "Which file?", "How many were killed?"
+    words = re.findall(r"[a-z']+", question.lower())
     said = set(terms(previous.question)) | set(terms(previous.answer.text))
-    names = [name for name in _NAME.findall(question.strip()[1:])
-             if not set(terms(name)) <= said]
-    return starts_with_connective and distinct <= SHORT_QUESTION_TERMS and not names \
-        and bool(own & said)
+    names = [name for name in _NAME.findall(question.strip()[1:]) if not set(terms(name)) <= said]
+    # "Did NATO agree?" after a question about NATO: a short yes/no question naming nothing new.
+    return bool(words) and words[0] in AUXILIARIES and len(own) <= SHORT_QUESTION_TERMS \
+        and not names and bool(own & said)
 
 
 def already_said(history: Sequence[Turn]) -> list[tuple[str, int, int]]:
-    """(source, start, end) of what the previous answered turn quoted."""
-    turns = answered(history)
-    return [(c.source, c.start, c.end) for c in turns[-1].answer.citations] if turns else []
+    """(source, start, end) of what the previous turn quoted."""
+    previous = referent(history)
+    return [(c.source, c.start, c.end) for c in previous.answer.citations] if previous else []
 
 
 def swapped_subject(question: str, previous: str) -> str | None:
@@ -129,10 +143,10 @@ def swapped_subject(question: str, previous: str) -> str | None:
 def resolve(question: str, history: Sequence[Turn]) -> Query:
     """The query for ``question``, widened with the previous turn when it is a follow-up."""
     own = {t: 1.0 for t in question_terms(question)}
-    turns = answered(history)
-    if not turns:
-        return Query(question, own)
-    previous = turns[-1]
+    previous = referent(history)
+    if previous is None:
+        person = next((w for w in re.findall(r"[a-z']+", question.lower()) if w in PERSONAL), "")
+        return Query(question, own, unresolved=person if history else "")
     followup = is_followup(question, history)
     # "And Henrietta Cole?" names someone new, so it is no follow-up by the rules of is_followup,
     # yet it asks the previous question again about her; a bare "Emily Sherwin", without "and",

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qa.index.lexical import terms
+from qa.search.spelling import one_slip
 
 MAX_ANSWER_CHARS = 450
 MAX_SENTENCES = 3
@@ -27,6 +28,7 @@ class Candidate:
     end: int
     text: str
     position: int  # index of the sentence inside its passage
+    kind: str = "t"  # "t" text, "c" lines of code, "r" a table row (qa.ingest.chunking)
 
 
 @dataclass(frozen=True)
@@ -128,20 +130,6 @@ def unseen_terms(question: str, doc_freq: Mapping[str, int]) -> list[str]:
     unseen = [t for t in unseen if not any(one_slip(t, known) for known in doc_freq
                                            if abs(len(known) - len(t)) <= 1)]
     return unseen if len(unseen) >= UNSEEN_SHARE * len(asked) else []
-
-
-def one_slip(a: str, b: str) -> bool:
-    """Whether words of four or more letters differ by one typing slip: a letter changed, added or
-    left out, or two neighbours swapped."""
-    if a == b or min(len(a), len(b)) < 4:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
-    return short[i:] == long[i + 1:]
 
 
 def names_a_rare_mention(question: str, scored: Sequence[Scored], doc_freq: Mapping[str, int]) -> bool:
@@ -334,6 +322,8 @@ def quote_balance(sentence: str) -> tuple[int, int]:
 
 
 MAX_COMPLETION = 2
+# A code example may take the answer this far past its usual length.
+CODE_EXTRA_CHARS = 500
 # A sentence followed by a list ("The ministry listed the key issues. First, … Second, … Third,
 # …", or a colon and bullets) is quoted with its items, up to this many, and the answer may then
 # run LIST_EXTRA_CHARS past its usual length: half a list misleads more than a long answer.
@@ -394,7 +384,9 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
             weakest = droppable.pop()
             dropped.append(weakest)
             room -= len(weakest.candidate.text) + 1
-        if room > (LIST_EXTRA_CHARS if _LIST_OPENS.match(added[0].text) else 0):
+        allowed = CODE_EXTRA_CHARS if added[0].kind == "c" else \
+            LIST_EXTRA_CHARS if _LIST_OPENS.match(added[0].text) else 0
+        if room > allowed:
             continue
         out = [s for s in out if s not in dropped]
         out.extend(Scored(a, item.score, 0.0) for a in added)
@@ -426,6 +418,18 @@ def _list_after(sentence: Candidate, document: Sequence[Candidate], at: int) -> 
     return items
 
 
+def _code_after(sentence: Candidate, document: Sequence[Candidate], at: int) -> list[Candidate]:
+    """[the code example right after ``document[at]`` (``sentence``)], for a sentence of text: in
+    documentation the command or the setting a sentence leads to is what answers a how-to
+    question ("… with the following command." + "$ dpkg --configure -a")."""
+    if sentence.kind != "t" or at + 1 >= len(document):
+        return []
+    following = document[at + 1]
+    if following.kind == "c" and following.start - sentence.end <= ADJACENT_GAP:
+        return [following]
+    return []
+
+
 def _completion(sentence: Candidate, document: Sequence[Candidate],
                 at: int) -> list[Candidate] | None:
     """The neighbours that make ``sentence`` (``document[at]``) whole: [] when it is whole
@@ -435,6 +439,9 @@ def _completion(sentence: Candidate, document: Sequence[Candidate],
     items = _list_after(sentence, document, at)
     if items and not _LIST_OPENS.match(sentence.text):
         return items
+    example = _code_after(sentence, document, at)
+    if example:
+        return example
     closed, still_open = quote_balance(sentence.text)
     if still_open or sentence.text.rstrip().endswith(":"):
         step = 1

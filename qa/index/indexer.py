@@ -336,8 +336,8 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
                                      doc.blocks, doc.title):
             text = doc.text[span.start:span.end]
             record = ChunkRecord(next_id, source, span.start, span.end,
-                                 _digest(search_text(text, span.heading)), span.sentences,
-                                 span.heading, span.headings)
+                                 _chunk_hash(text, span), span.sentences,
+                                 span.heading, span.kinds)
             next_id += 1
             chunks.append(record)
             fresh.append(record)
@@ -651,6 +651,13 @@ def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
     if fresh:
         index.add_with_ids(vectors, np.asarray([c.id for c in fresh], dtype=np.int64))
     return index
+
+
+def _chunk_hash(text: str, span) -> str:
+    """What a chunk's vectors depend on: its searched text, and how it is cut into sentences
+    (the same words may be one heading in one place and two sentences of a table row in another)."""
+    cuts = [(s - span.start, e - span.start) for s, e in span.sentences]
+    return _digest(json.dumps([search_text(text, span.heading), cuts, span.kinds]))
 
 
 def _digest(text: str) -> str:

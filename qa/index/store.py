@@ -63,7 +63,10 @@ class ChunkRecord:
     hash: str
     sentences: tuple[Span, ...]
     heading: str = ""  # the headings the chunk sits under, "Title > Section"
-    headings: int = 0  # how many of its first sentences are headings
+    kinds: str = ""  # one letter per sentence, as qa.ingest.chunking.ChunkSpan.kinds
+
+    def kind(self, position: int) -> str:
+        return self.kinds[position] if position < len(self.kinds) else "t"
 
 
 def search_text(text: str, heading: str) -> str:
@@ -102,6 +105,8 @@ class IndexSnapshot:
     sentence_first: np.ndarray | None = None
     words: TokenVectors | None = None
     _terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
+    # What later stages derive from this generation once and keep with it (a speller, say).
+    derived: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.row_of_id = {chunk.id: row for row, chunk in enumerate(self.chunks)}
@@ -513,13 +518,13 @@ def encode_chunks(chunks: list[ChunkRecord]) -> dict:
         "hash": [c.hash for c in chunks],
         "sentences": [[x for span in c.sentences for x in span] for c in chunks],
         "heading": [c.heading for c in chunks],
-        "headings": [c.headings for c in chunks],
+        "kinds": [c.kinds for c in chunks],
     }
 
 
 def decode_chunks(data: dict) -> list[ChunkRecord]:
     paths = data.get("heading") or [""] * len(data["id"])
-    counts = data.get("headings") or [0] * len(data["id"])
+    counts = data.get("kinds") or [""] * len(data["id"])
     return [
         ChunkRecord(i, src, s, e, h, tuple(zip(flat[0::2], flat[1::2])), path, count)
         for i, src, s, e, h, flat, path, count in zip(

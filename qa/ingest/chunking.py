@@ -45,7 +45,14 @@ class ChunkSpan:
     sentences: tuple[Span, ...]
     tokens: int
     heading: str = ""  # the headings it sits under: "Installation > On Windows"
-    headings: int = 0  # how many of its first sentences are headings (labels, not answers)
+    # One letter per sentence: "h" a heading (a label, not an answer), "c" lines of code, "r" a
+    # table row, "t" text.
+    kinds: str = ""
+
+    @property
+    def headings(self) -> int:
+        """How many of its first sentences are headings."""
+        return len(self.kinds) - len(self.kinds.lstrip("h"))
 
 
 class TokenCounter:
@@ -225,6 +232,7 @@ class Unit:
     span: Span
     tokens: int
     level: int = 0
+    kind: str = "t"  # as ChunkSpan.kinds
 
 
 def chunk_segments(
@@ -283,35 +291,38 @@ def _heading_path(title: str, path: list[tuple[int, str]]) -> str:
 def _units(text: str, segments: Sequence[Span], counter: TokenCounter, max_tokens: int,
            blocks: Sequence[Block]) -> list[list[Unit]]:
     """Per segment, its units in order, each within ``max_tokens``."""
-    pieces: list[list[tuple[Span, int]]] = []  # (span, heading level) per segment
+    pieces: list[list[tuple[Span, int, str]]] = []  # (span, heading level, kind) per segment
     for start, end in segments:
         inside = [b for b in blocks if start <= b.start and b.end <= end] if blocks else None
         if inside:
             group = []
             for block in inside:
                 if block.kind == "heading":
-                    group.append(((block.start, block.end), block.level))
+                    group.append(((block.start, block.end), block.level, "h"))
                 elif block.kind == "code":
-                    group.extend((span, 0) for span in _code_lines(text, block, counter, max_tokens))
+                    group.extend((span, 0, "c") for span in _code_lines(text, block, counter, max_tokens))
                 else:
-                    group.extend((span, 0) for span in split_sentences(text, block.start, block.end))
+                    kind = "r" if block.kind == "row" else "t"
+                    group.extend((span, 0, kind) for span in split_sentences(text, block.start, block.end))
         else:
-            group = [(span, _heading_level(text, span, start == segments[0][0]))
-                     for span in split_sentences(text, start, end)]
+            levels = [(span, _heading_level(text, span, start == segments[0][0]))
+                      for span in split_sentences(text, start, end)]
+            group = [(span, level, "h" if level else "t") for span, level in levels]
         pieces.append(group)
-    flat = [span for group in pieces for span, _ in group]
+    flat = [span for group in pieces for span, _, _ in group]
     counts = iter(counter.count([text[s:e] for s, e in flat]))
     units: list[list[Unit]] = []
     for group in pieces:
         out: list[Unit] = []
-        for span, level in group:
+        for span, level, kind in group:
             tokens = next(counts)
             if tokens > max_tokens or span[1] - span[0] > MAX_UNIT_CHARS:
                 cut = [piece for part in _split_by_chars(text, span)
                        for piece in split_long_sentence(text, part, counter, max_tokens)]
-                out.extend(Unit(p, t) for p, t in zip(cut, counter.count([text[s:e] for s, e in cut])))
+                out.extend(Unit(p, t, 0, "c" if kind == "c" else "t")
+                           for p, t in zip(cut, counter.count([text[s:e] for s, e in cut])))
             else:
-                out.append(Unit(span, tokens, level))
+                out.append(Unit(span, tokens, level, kind))
         units.append(out)
     return units
 
@@ -394,12 +405,11 @@ def _within_budget(text: str, chunks: list[ChunkSpan], counter: TokenCounter,
 
 def _rechunk(chunk: ChunkSpan, sentences: list[Span], tokens: int) -> ChunkSpan:
     """A part of ``chunk`` (some of its sentences, in order) as a chunk of its own."""
-    skipped = chunk.sentences.index(sentences[0])
+    first = chunk.sentences.index(sentences[0])
     return ChunkSpan(sentences[0][0], sentences[-1][1], tuple(sentences), tokens, chunk.heading,
-                     max(0, min(len(sentences), chunk.headings - skipped)))
+                     chunk.kinds[first:first + len(sentences)])
 
 
 def _chunk(units: list[Unit], tokens: int, heading: str = "") -> ChunkSpan:
-    headings = next((i for i, u in enumerate(units) if not u.level), len(units))
     return ChunkSpan(units[0].span[0], units[-1].span[1], tuple(u.span for u in units), tokens,
-                     heading, headings)
+                     heading, "".join(u.kind for u in units))
