@@ -81,7 +81,7 @@ def is_boilerplate(line: str, repeated: set[str] = frozenset()) -> bool:
         return True  # rules, dingbats, a page number
     if normalise_line(stripped) in repeated:
         return True
-    return _shares_affix(words)
+    return not _SENTENCE_END.search(stripped) and _shares_affix(words)
 
 
 def is_short(line: str) -> bool:
