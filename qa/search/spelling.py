@@ -1,35 +1,58 @@
-"""Typing slips in questions: a word the documents never use, one slip away from one they do,
+"""Typing slips in questions: a word the documents never use, one slip away from a word they do,
 is read as that word ("What did Grushko demnad?", "waht did stoltenbreg say").
 
-A slip is a letter changed, added or left out, or two neighbours swapped (``one_slip``). The
-candidates come from the index's own terms through a table of their one-letter deletions
-(SymSpell's idea), built once per index generation on the first unseen word; among several, the
-term in the most chunks wins. The word put in the question is the corpus's own most frequent
-spelling of that term, so the dense side reads a real word ("Stoltenberg", capital and all).
+A slip here is two neighbouring letters swapped, a letter added or a letter left out. A changed
+letter is not corrected: it too often turns one real word into another ("Mullet" into "bullet",
+"Gott" into "goat"), which on held-out questions about things the documents do not cover made
+qa answer instead of declining. Words the model's vocabulary knows whole (about 20,000 English
+words), and their inflections, are never corrected either: "Finland" is not a slip of "inland",
+"liars" not one of "Lars"; and a capitalised word is a name, mended only into a name.
+
+The candidates are the documents' own words, through a table of their one-letter deletions
+(SymSpell's idea), built once per index generation on the first unknown word; among several,
+the most frequent wins, spelled as the documents spell it most often ("Stoltenberg").
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable
 
-from qa.index.lexical import STOP_WORDS, terms
+from qa.index.lexical import STOP_WORDS, stem
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 MIN_LENGTH = 4  # shorter words have too many neighbours one slip away
-SURFACE_CHUNKS = 20  # chunks read to find how the documents spell a term
 
 
 def one_slip(a: str, b: str) -> bool:
-    """Whether words of four or more letters differ by one typing slip: a letter changed, added or
-    left out, or two neighbours swapped."""
+    """Whether words of four or more letters differ by one slip: two neighbours swapped, a letter
+    added or left out, or a letter changed."""
     if a == b or min(len(a), len(b)) < MIN_LENGTH or abs(len(a) - len(b)) > 1:
         return False
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
-                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+        return len(diff) == 1 or transposed(a, b)
+    return _one_more(a, b)
+
+
+def typing_slip(a: str, b: str) -> bool:
+    """``one_slip`` without a changed letter: the slips corrected in questions."""
+    if a == b or min(len(a), len(b)) < MIN_LENGTH:
+        return False
+    return transposed(a, b) if len(a) == len(b) else abs(len(a) - len(b)) == 1 and _one_more(a, b)
+
+
+def transposed(a: str, b: str) -> bool:
+    """Whether ``a`` is ``b`` with two neighbouring letters swapped."""
+    if len(a) != len(b):
+        return False
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] \
+        and a[diff[1]] == b[diff[0]]
+
+
+def _one_more(a: str, b: str) -> bool:
     short, long = (a, b) if len(a) < len(b) else (b, a)
     i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
     return short[i:] == long[i + 1:]
@@ -39,78 +62,70 @@ def _deletions(word: str) -> set[str]:
     return {word[:i] + word[i + 1:] for i in range(len(word))}
 
 
-def _transposed(a: str, b: str) -> bool:
-    """Whether ``a`` is ``b`` with two neighbouring letters swapped."""
-    diff = [i for i in range(len(a)) if len(a) == len(b) and a[i] != b[i]]
-    return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] \
-        and a[diff[1]] == b[diff[0]]
-
-
 class Speller:
-    """Corrects question words against the terms of one index generation. ``lexicon`` holds
-    words known to be spelled right (the model's whole-word pieces, about 20,000 English words):
-    "Finland" or "world" are never taken for slips of "inland" or "would"."""
+    """Mends question words against the words of one index generation's documents."""
 
-    def __init__(self, doc_freq: Mapping[str, int], lexicon: frozenset[str] = frozenset()):
-        self.doc_freq = doc_freq
-        self.lexicon = lexicon
+    def __init__(self, texts: Iterable[str], lexicon: Iterable[str] = ()):
+        forms: Counter[str] = Counter(w for text in texts for w in _WORD.findall(text))
+        self.count: Counter[str] = Counter()
+        spelled: dict[str, tuple[int, str]] = {}
+        for form, n in forms.items():
+            lower = form.lower()
+            self.count[lower] += n
+            if n > spelled.get(lower, (0, ""))[0]:
+                spelled[lower] = (n, form)
+        self.spelling = {lower: form for lower, (_, form) in spelled.items()}
+        # Words known to be spelled right, by their stems, so "liars" or "teachers" count too.
+        self.lexicon = frozenset(stem(w) for w in lexicon)
         self._table: dict[str, list[str]] | None = None
 
-    def _candidates(self, term: str) -> list[str]:
+    def _candidates(self, word: str) -> list[str]:
+        """Documents' words one slip from ``word``, or from its stem ("demnad" meets "demands")."""
         if self._table is None:
             table: dict[str, list[str]] = {}
-            for known in self.doc_freq:
-                if len(known) >= MIN_LENGTH - 1:
-                    for key in _deletions(known) | {known}:
-                        table.setdefault(key, []).append(known)
+            for known in self.count:
+                if len(known) >= MIN_LENGTH - 1 and known not in STOP_WORDS:
+                    for key in {known, stem(known)}:
+                        for deleted in _deletions(key) | {key}:
+                            table.setdefault(deleted, []).append(known)
             self._table = table
-        found = {k for key in _deletions(term) | {term} for k in self._table.get(key, ())}
-        return [k for k in found if one_slip(term, k)]
+        found: set[str] = set()
+        for form in {word, stem(word)}:
+            found |= {k for key in _deletions(form) | {form} for k in self._table.get(key, ())
+                      if typing_slip(form, k) or typing_slip(form, stem(k))}
+        # Through stems, a word may meet a much longer one ("vail", "available"): not a slip.
+        return [k for k in found if abs(len(k) - len(word)) <= 2]
 
     def correction(self, word: str) -> str | None:
-        """The term ``word`` was meant to be, "" for a stop word, or None when it is not a slip."""
+        """The word ``word`` was meant to be, as the documents spell it, or None."""
         lower = word.lower()
-        if len(lower) < MIN_LENGTH or lower in STOP_WORDS or lower in self.lexicon:
+        if len(lower) < MIN_LENGTH or lower in self.count or stem(lower) in self.lexicon:
             return None
-        found = terms(word)
-        if not found or found[0] in self.doc_freq:
-            return None
-        if any(_transposed(lower, stop) for stop in STOP_WORDS):
-            return ""  # "waht", "whcih": a small word mistyped
-        candidates = self._candidates(found[0]) or self._candidates(lower)
+        stop = next((s for s in sorted(STOP_WORDS) if transposed(lower, s)), None)
+        if stop is not None:
+            return stop  # "waht", "whcih": a small word mistyped
+        candidates = self._candidates(lower)
         if not candidates:
             return None
-        return max(candidates, key=lambda k: (self.doc_freq[k], k))
+        if word[:1].isupper():
+            # A capitalised word is a name: it is mended only into a name ("Savery" is no slip of
+            # "slavery").
+            candidates = [k for k in candidates if self.spelling[k][:1].isupper()]
+            if not candidates:
+                return None
+        best = max(candidates, key=lambda k: (self.count[k], k))
+        return self.spelling[best]
 
-
-def corrected(question: str, speller: Speller, spelling_of) -> str:
-    """``question`` with its slips mended. ``spelling_of(term, typed)`` gives the documents'
-    spelling of a term (None if unknown)."""
-    out, last = [], 0
-    for match in _WORD.finditer(question):
-        term = speller.correction(match.group())
-        if term is None:
-            continue
-        if term == "":
-            replacement = next(s for s in sorted(STOP_WORDS) if _transposed(match.group().lower(), s))
-        else:
-            replacement = spelling_of(term, match.group())
+    def mend(self, question: str) -> str:
+        """``question`` with its slips mended."""
+        out, last = [], 0
+        for match in _WORD.finditer(question):
+            replacement = self.correction(match.group())
             if replacement is None:
                 continue
-        out.append(question[last:match.start()])
-        out.append(replacement)
-        last = match.end()
-    out.append(question[last:])
-    return "".join(out)
-
-
-def spelling_in(texts, term: str, typed: str) -> str | None:
-    """The spelling of ``term`` among the words of ``texts`` that is one slip from ``typed``,
-    else its most frequent one."""
-    forms = Counter(w for text in texts for w in _WORD.findall(text) if terms(w)[:1] == [term])
-    if not forms:
-        return None
-    return max(forms, key=lambda w: (one_slip(w.lower(), typed.lower()), forms[w]))
+            out += [question[last:match.start()], replacement]
+            last = match.end()
+        return "".join(out) + question[last:]
 
 
 def whole_words(vocabulary: list[str]) -> frozenset[str]:
