@@ -21,14 +21,24 @@ from qa.index.indexer import IndexProgress, SyncReport, expected_params, in_fold
 from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 
 
+def default_scorer():
+    """The answer-sentence scorer shipped in the package, or None when it is not there."""
+    from qa.answer.scorer import SentenceScorer
+
+    scorer = SentenceScorer()
+    return scorer if scorer.available() else None
+
+
 class Engine:
     """Question answering over one corpus folder and its index folder."""
 
     def __init__(self, corpus: Path, index_dir: Path, embedder: Embedder | None = None,
-                 max_bytes: int = DEFAULT_MAX_FILE_BYTES):
+                 max_bytes: int = DEFAULT_MAX_FILE_BYTES, scorer=None):
         self.corpus = Path(corpus)
         self.index_dir = Path(index_dir)
         self.embedder = embedder or SentenceTransformerEmbedder()
+        # The answer-sentence scorer shipped in the package (qa/answer/model), or None.
+        self.scorer = scorer if scorer is not None else default_scorer()
         self.max_bytes = max_bytes
         self._snapshot: store.IndexSnapshot | None = None
         self._lock = threading.RLock()
@@ -83,6 +93,8 @@ class Engine:
         load_model = getattr(self.embedder, "load", None)
         if load_model:
             load_model()
+        if self.scorer is not None:
+            self.scorer.load()
 
     def changed_files(self, manifest: dict | None = None) -> list[str]:
         """Corpus files added, edited or deleted since the live index (or the generation whose

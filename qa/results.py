@@ -79,6 +79,9 @@ class Answer:
     confidence: float = 0.0
     query: str = ""  # the question as searched, after follow-up resolution
     timings: dict = field(default_factory=dict)
+    # What the confidence was computed from: the scorer's best probability, the best passage
+    # cosine, the share of the question's words found, ...
+    evidence: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {
@@ -90,6 +93,7 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "query": self.query,
             "timings_ms": {k: round(v * 1000, 2) for k, v in self.timings.items()},
+            "evidence": {k: round(v, 4) for k, v in self.evidence.items()},
         }
 
 

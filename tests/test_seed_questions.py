@@ -171,3 +171,44 @@ def test_a_section_heading_that_asks_is_never_quoted(seeds_engine):
     for question in ("What did Russia say?", "What did Russia say about NATO?"):
         answer = seeds_engine.ask(question)
         assert all(not c.text.rstrip().endswith("?") for c in answer.citations), answer.text
+
+
+# -- issue 14: conversations that do not leak, sloppy questions --------------------------------
+
+def test_a_complete_question_in_a_conversation_is_answered_as_on_its_own(seeds_engine):
+    alone = seeds_engine.ask("What did Grushko demand?")
+    conversation = Conversation(seeds_engine)
+    assert conversation.ask("How long did the meeting last?").found
+    answer = conversation.ask("What did Grushko demand?")
+    assert answer.query == "What did Grushko demand?"
+    assert answer.text == alone.text
+    assert "four-hour" not in answer.text and "four hours" not in answer.text
+
+
+def test_a_declined_answer_gives_no_referent(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    conversation.ask("Who is Alexander Fomin?")
+    assert not conversation.ask("Who won the 2018 FIFA World Cup?").found
+    answer = conversation.ask("What did she say about Russia?")
+    assert not answer.found and not answer.citations
+    assert "Fomin" not in answer.query and "“she”" in answer.text
+
+
+def test_and_a_name_after_a_question_about_someone_else(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    assert conversation.ask("What did Stoltenberg say about Ukraine joining NATO?").found
+    answer = conversation.ask("And Grushko?")
+    assert "Grushko" in answer.query and "Stoltenberg" not in answer.query
+    assert answer.found and "Grushko" in answer.text, answer.text
+
+
+@pytest.mark.parametrize("question,expected", [
+    ("What did Grushko demnad?", ["expansion", "legal guarantees", "written response"]),
+    ("waht did stoltenbreg say about ukraine joining nato", ["Ukraine", "membership"]),
+    ("what did grushko demand?", ["expansion", "legal guarantees", "written response"]),
+])
+def test_typing_slips_and_lower_case_names(seeds_engine, question, expected):
+    answer = seeds_engine.ask(question)
+    assert answer.found, answer.text
+    assert any(phrase.lower() in answer.text.lower() for phrase in expected), answer.text
+    _check_citations(seeds_engine, answer)

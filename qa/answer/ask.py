@@ -13,6 +13,7 @@ from qa.answer.sentences import (
     PASSAGES_CONSIDERED,
     UNSEEN_CONFIDENCE,
     Candidate,
+    Scored,
     answer_confidence,
     answer_type,
     complete_sentences,
@@ -26,12 +27,13 @@ from qa.answer.sentences import (
     select_sentences,
     unseen_terms,
 )
+from qa.answer.scorer import scorer_input
 from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
 from qa.index.late_interaction import TOKEN_WEIGHT
 from qa.index.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 from qa.ingest.chunking import default_token_counter
-from qa.search.spelling import SURFACE_CHUNKS, Speller, corrected, spelling_in, whole_words
+from qa.search.spelling import Speller, whole_words
 from qa.search.retrieval import (
     CANDIDATES,
     RERANK_HEAD,
@@ -43,7 +45,6 @@ from qa.search.retrieval import (
     normalized_score_fusion,
     rerank_by_phrases,
     rerank_by_words,
-    top_rows,
 )
 
 MAX_QUERY_CHARS = 2000
@@ -147,18 +148,37 @@ def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: st
                for source, start, end in said)
 
 
+# The answer-sentence scorer (qa.answer.scorer) reads the RESCORED best sentences of the first
+# ranking with the question; its probability, times SCORER_WEIGHT, is added to their scores.
+RESCORED = 12
+SCORER_WEIGHT = 1.0
+
+
+def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str]):
+    """``scored`` with the scorer's judgement added to its head, and the best probability the
+    scorer gave (None without a scorer). ``headings[p]``: the heading path of passage ``p``."""
+    scorer = getattr(engine, "scorer", None)
+    if scorer is None or not scored:
+        return scored, None
+    head = sorted(scored, key=lambda s: -s.score)[:RESCORED]
+    texts = [scorer_input(item.candidate.text, headings[item.candidate.passage]) for item in head]
+    probabilities = 1.0 / (1.0 + np.exp(-scorer.scores(question, texts)))
+    boost = {id(item): float(p) for item, p in zip(head, probabilities)}
+    rescored = [dataclasses.replace(item, score=item.score + SCORER_WEIGHT * boost[id(item)],
+                                    answer=boost[id(item)])
+                if id(item) in boost else item for item in scored]
+    return rescored, float(probabilities.max())
+
+
 def mended(snap, question: str) -> str:
-    """``question`` with its typing slips mended against the index's words (qa.search.spelling)."""
+    """``question`` with its typing slips mended against the documents' words
+    (qa.search.spelling)."""
     speller = snap.derived.get("speller")
     if speller is None:
         vocabulary, _ = default_token_counter().vocabulary()
-        speller = snap.derived["speller"] = Speller(snap.doc_freq, whole_words(vocabulary))
-
-    def spelling_of(term: str, typed: str) -> str | None:
-        rows = top_rows(bm25_scores(snap.bm25, [term]), SURFACE_CHUNKS)
-        return spelling_in((snap.chunk_text(snap.chunks[row]) for row, _ in rows), term, typed)
-
-    return corrected(question, speller, spelling_of)
+        texts = (snap.chunk_text(chunk) for chunk in snap.chunks)
+        speller = snap.derived["speller"] = Speller(texts, whole_words(vocabulary))
+    return speller.mend(question)
 
 
 def _quoted(sentence: Candidate) -> str:
@@ -219,12 +239,18 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(pool))],
                              kind, similarity)
+    scored, best_answer = rescore(engine, query.text, scored, [snap.chunks[r].heading for _, r in pool])
     chosen = complete_sentences(select_sentences(scored, expected_type=kind), sentences, kind=kind)
     coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
                                      len(snap.chunks)) for _, row in pool), default=0.0)
     best_dense = max((found.dense.get(row, 0.0) for row in found.rows[:PASSAGES_CONSIDERED]),
                      default=0.0)
     confidence = answer_confidence(best_dense, coverage, scored, max(similarity, default=0.0))
+    evidence = {"dense": best_dense, "coverage": coverage,
+                "mass": max((item.mass for item in scored), default=0.0),
+                "sentence": max(similarity, default=0.0)}
+    if best_answer is not None:
+        evidence["answer"] = best_answer
     # The rules on names read the question as asked, or as rewritten ("What did he say?" ->
     # "What did Samuel Okafor say?"), not the context a follow-up carries.
     asked = question if query.is_followup else query.text
@@ -237,7 +263,7 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     found.timings["answer"] = time.perf_counter() - t0
     if not chosen or confidence < needed:
         return Answer(question, False, NOT_FOUND, (), _focused(found.passages, scored),
-                      confidence, query.text, found.timings)
+                      confidence, query.text, found.timings, evidence)
     citations, parts = [], []
     for n, group in enumerate(group_citations(chosen), 1):
         first, last = group[0].candidate, group[-1].candidate
@@ -248,4 +274,4 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
                                   passage, page_of(doc.page_starts, first.start)))
         parts.append(f"{' '.join(_quoted(g.candidate) for g in group)} [{n}]")
     return Answer(question, True, " ".join(parts), tuple(citations), tuple(found.passages),
-                  confidence, query.text, found.timings)
+                  confidence, query.text, found.timings, evidence)

@@ -37,6 +37,7 @@ class Scored:
     score: float
     overlap: float  # idf-weighted share of the question's terms found in the sentence
     mass: float = 0.0  # the idf-weighted mass itself (not a share)
+    answer: float | None = None  # the answer-sentence scorer's probability, when it read it
 
 
 def idf(doc_freq: Mapping[str, int], num_docs: int, term: str) -> float:
@@ -236,6 +237,10 @@ def score_sentences(
     return scored
 
 
+# A runner-up is quoted only when the answer-sentence scorer gives it this probability or more.
+RUNNER_UP_ANSWER = 0.5
+
+
 def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS,
                      max_sentences: int = MAX_SENTENCES, relative: float = 0.5,
                      overlap_ratio: float = 0.3, expected_type: str | None = None) -> list[Scored]:
@@ -256,6 +261,8 @@ def select_sentences(scored: Sequence[Scored], max_chars: int = MAX_ANSWER_CHARS
             break
         if other.overlap < overlap_ratio * best.overlap:
             continue  # a runner-up must share a fair part of the question's words too
+        if best.answer is not None and (other.answer or 0.0) < RUNNER_UP_ANSWER:
+            continue  # the scorer does not read it as an answer: it would only pad this one
         if expected_type and not has_answer_type(other.candidate.text, expected_type):
             continue  # "how long ...?": a sentence without any duration adds nothing
         if used + len(other.candidate.text) + 1 > max_chars:

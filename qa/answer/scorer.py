@@ -1,0 +1,102 @@
+"""The answer-sentence scorer: how well a sentence answers a question, read together.
+
+A small cross-encoder trained in this repository (training/train_reranker.py) from the bundled
+all-MiniLM-L6-v2: its first layers, fine-tuned on SQuAD questions of the 24 train articles, read
+"[CLS] question [SEP] heading: sentence [SEP]" and give a logit. The package ships those layers
+and the head as int8 ONNX (qa/answer/model/scorer.onnx, with scorer.json: data recipe, checksum,
+figures); the embedding layer was kept frozen in training, so its weights are read from the
+bundled model. onnxruntime runs it on one thread; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qa.config import model_path
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+MAX_LENGTH = 96
+
+
+def scorer_input(sentence: str, heading: str = "") -> str:
+    """The second segment the scorer reads: the heading path, then the sentence."""
+    sentence = " ".join(sentence.split())
+    return f"{heading}: {sentence}" if heading else sentence
+
+
+class SentenceScorer:
+    """Loaded on first use, from any thread."""
+
+    def __init__(self, model_dir: Path = MODEL_DIR):
+        self.model_dir = Path(model_dir)
+        self._lock = threading.Lock()
+        self._session = None
+
+    @property
+    def manifest(self) -> dict:
+        return json.loads((self.model_dir / "scorer.json").read_text(encoding="utf-8"))
+
+    def available(self) -> bool:
+        return (self.model_dir / "scorer.onnx").exists()
+
+    def load(self) -> None:
+        with self._lock:
+            if self._session is not None:
+                return
+            import onnxruntime
+            from safetensors import safe_open
+            from tokenizers import Tokenizer
+
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            session = onnxruntime.InferenceSession(str(self.model_dir / "scorer.onnx"), options,
+                                                   providers=["CPUExecutionProvider"])
+            base = model_path()
+            tokenizer = Tokenizer.from_file(os.path.join(base, "tokenizer.json"))
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length=MAX_LENGTH, strategy="only_second")
+            with open(os.path.join(base, "config.json"), encoding="utf-8") as handle:
+                self._eps = float(json.load(handle)["layer_norm_eps"])
+            with safe_open(os.path.join(base, "model.safetensors"), framework="numpy") as weights:
+                prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights.keys() else ""
+
+                def get(name: str) -> np.ndarray:
+                    return weights.get_tensor(prefix + "embeddings." + name)
+
+                self._words = get("word_embeddings.weight")
+                self._positions = get("position_embeddings.weight")
+                self._types = get("token_type_embeddings.weight")
+                self._norm = (get("LayerNorm.weight"), get("LayerNorm.bias"))
+            self._tokenizer = tokenizer
+            self._session = session
+
+    def scores(self, question: str, texts: Sequence[str]) -> np.ndarray:
+        """One logit per text (higher: a better answer to ``question``)."""
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        self.load()
+        encodings = self._tokenizer.encode_batch([(question, text) for text in texts])
+        length = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), length), dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros_like(ids)
+        for row, encoding in enumerate(encodings):
+            n = len(encoding.ids)
+            ids[row, :n] = encoding.ids
+            types[row, :n] = encoding.type_ids
+            mask[row, :n] = 1
+        hidden = self._words[ids] + self._positions[:length][None] + self._types[types]
+        mean = hidden.mean(axis=-1, keepdims=True)
+        centred = hidden - mean
+        variance = (centred * centred).mean(axis=-1, keepdims=True)
+        hidden = centred / np.sqrt(variance + self._eps) * self._norm[0] + self._norm[1]
+        [logits] = self._session.run(None, {"hidden": hidden.astype(np.float32), "attention_mask": mask})
+        return np.asarray(logits, dtype=np.float32).reshape(len(texts))

@@ -1,0 +1,84 @@
+"""Set the answer stage's weights on questions no model was trained on and no figure is reported
+on: the SQuAD questions of the 4 train articles that train_reranker.py keeps out for validation.
+
+For each setting given (NAME=VALUE,...; names of module constants of qa.answer.ask or
+qa.answer.sentences), prints R@1 (the first citation overlaps the gold paragraph), the share of
+answers holding a gold answer, the answered share and the mean answer length.
+
+    python training/tune_answers.py "SCORER_WEIGHT=0" "SCORER_WEIGHT=1" "SCORER_WEIGHT=2,RESCORED=8"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from qa.answer import ask, sentences  # noqa: E402
+from qa.engine import Engine  # noqa: E402
+
+SQUAD = ROOT.parent / "shared" / "bench-data" / "squad"
+VALIDATION_ARTICLES = 4  # as in train_reranker.py: the last 4 train articles by name
+
+
+def validation_questions(limit: int | None) -> list[dict]:
+    split = json.loads((SQUAD / "split_articles.json").read_text())
+    held = set(sorted(split["train"])[-VALIDATION_ARTICLES:])
+    rows = [json.loads(line) for line in (SQUAD / "all_questions.jsonl").read_text().splitlines()
+            if line.strip()]
+    rows = [q for q in rows if q["gold_file"] in held]
+    return rows[:limit] if limit else rows
+
+
+def run(engine: Engine, questions: list[dict]) -> dict:
+    r1 = gold = answered = chars = 0
+    for q in questions:
+        answer = engine.ask(q["question"])
+        first = answer.citations[0] if answer.citations else None
+        r1 += bool(first and first.source == q["gold_file"] and first.start < q["gold_end"]
+                   and first.end > q["gold_start"])
+        if answer.found:
+            answered += 1
+            chars += len(answer.text)
+            gold += any(a.lower() in answer.text.lower() for a in q["answers"])
+    n = len(questions)
+    return {"R@1": r1 / n, "AnsGold": gold / n, "answered": answered / n,
+            "chars": chars / max(1, answered)}
+
+
+def apply(setting: str) -> dict:
+    old = {}
+    for pair in filter(None, setting.split(",")):
+        name, value = pair.split("=")
+        module = ask if hasattr(ask, name) else sentences
+        old[(module, name)] = getattr(module, name)
+        setattr(module, name, type(getattr(module, name))(float(value)))
+    return old
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("settings", nargs="*", default=[""])
+    parser.add_argument("--work", default="/tmp/qa-train")
+    parser.add_argument("--limit", type=int, default=None)
+    args = parser.parse_args()
+    engine = Engine(SQUAD / "corpus", Path(args.work) / "squad")
+    engine.sync()
+    engine.load()
+    questions = validation_questions(args.limit)
+    print(f"{len(questions)} validation questions")
+    for setting in args.settings:
+        old = apply(setting)
+        figures = run(engine, questions)
+        print(f"{setting or 'defaults':40s} " + " ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+        for (module, name), value in old.items():
+            setattr(module, name, value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
