@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import re
 import shutil
@@ -586,3 +587,52 @@ async def test_ctrl_o_after_an_answer_without_sources_says_why(fake_engine):
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert "no source or close passage" in seen[-1]
+
+
+async def test_every_answer_after_ctrl_n_is_scrolled_fully_into_view(fake_engine, monkeypatch):
+    # The race: on an answer, the transcript asked to scroll to its end "after the next
+    # refresh"; when a refresh was already due (the cursor blinks twice a second), it ran before
+    # the screen had taken in the answer's new height, so the scroll stopped at the answer's
+    # first line and nothing scrolled again. Here every answer comes with a refresh due, after
+    # the screen has settled (as with the real model, which takes a moment to answer).
+    handle_answer = ChatScreen.on_answer_ready
+
+    async def answer_with_a_refresh_due(screen, message):
+        handle_answer(screen, message)
+        for _ in range(3):  # while the answer and the transcript take in what they were told,
+            await asyncio.sleep(0)
+            screen._on_timer_update()  # a refresh that was due runs (as Pilot.pause runs it)
+
+    monkeypatch.setattr(ChatScreen, "on_answer_ready", answer_with_a_refresh_due)
+    released = threading.Event()
+    answer_now = fake_engine.ask
+
+    def answer_when_released(question, history=()):
+        assert released.wait(30)
+        released.clear()
+        return answer_now(question, history)
+
+    fake_engine.ask = answer_when_released
+    questions = ["What did Grushko demand?", "How long did the meeting last?",
+                 "Who is Alexander Fomin?", "What did Stoltenberg say?"]
+    app = create_app(fake_engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        transcript = app.screen.query_one(Transcript)
+        cut = []
+        for turn in range(20):
+            await pilot.press("ctrl+n")
+            app.screen.query_one(QuestionInput).value = questions[turn % len(questions)]
+            await pilot.press("enter")
+            entry = app.screen.query(AnswerEntry).last()
+            await until(pilot, lambda: "Searching" in entry.pending)
+            await pilot.pause()
+            released.set()
+            await until(pilot, lambda: entry.answer is not None)
+            for _ in range(50):  # a scroll on its way lands within a few refreshes
+                if entry.size.height > 1 and transcript.scroll_y == transcript.max_scroll_y:
+                    break
+                await pilot.pause(0.01)
+            if transcript.scroll_y != transcript.max_scroll_y:
+                cut.append((turn, transcript.scroll_y, transcript.max_scroll_y))
+        assert not cut, f"answers left cut (turn, scroll, end): {cut}"

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.events import Click, Resize
+from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Static
@@ -86,6 +87,18 @@ class Transcript(VerticalScroll, can_focus=True):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.selected: AnswerEntry | None = None
+
+    def watch_virtual_size(self, old: Size, new: Size) -> None:
+        """Scrolled to the end before the content grew: stay at the end.
+
+        A scroll_end alone runs "after the next refresh", and a refresh already due when an answer
+        came could run before the answer's new height was laid out: the transcript then stayed at
+        the answer's first line. This runs once the new height is known.
+        """
+        if new.height > old.height:
+            old_end = old.height - (self.container_size.height - self.scrollbar_size_horizontal)
+            if self.scroll_y >= old_end:
+                self.scroll_end(animate=False)
 
     def add_exchange(self, question: str, key: int, pending: str) -> AnswerEntry:
         entry = AnswerEntry(key, pending)
