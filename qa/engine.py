@@ -41,6 +41,7 @@ class Engine:
         self.scorer = scorer if scorer is not None else default_scorer()
         self.max_bytes = max_bytes
         self._snapshot: store.IndexSnapshot | None = None
+        self._refused: Path | None = None  # a new generation refresh() could not use
         self._lock = threading.RLock()
         # sha256 of files whose stamp differs from the manifest's, by (path, size, mtime): the app
         # asks for changed files every few seconds, and a touched or edited file is read once.
@@ -85,6 +86,30 @@ class Engine:
             if self._snapshot is None:
                 self._snapshot = store.load_snapshot(self.index_dir,
                                                     expected_params(self.embedder, self.corpus))
+            return self._snapshot
+
+    def refresh(self) -> store.IndexSnapshot | None:
+        """Take up a generation written since the index was loaded (by ``qa index`` in another
+        shell, say): the new snapshot, or None when the loaded one is still the live one.
+
+        Cheap when nothing changed (one read of the CURRENT pointer). Call it when no question is
+        being answered: an answer reads the snapshot more than once.
+        """
+        with self._lock:
+            loaded = self._snapshot
+        if loaded is None:
+            return None  # nothing loaded yet: the next use loads the live generation
+        live = store.current_path_safe(self.index_dir)
+        if live is None or live == loaded.path or live == self._refused:
+            return None
+        try:
+            fresh = store.load_snapshot(self.index_dir, expected_params(self.embedder, self.corpus))
+        except QAError:
+            self._refused = live  # said once; the loaded generation goes on answering
+            raise
+        with self._lock:
+            if self._snapshot is loaded:
+                self._snapshot = fresh
             return self._snapshot
 
     def load(self) -> None:

@@ -636,3 +636,49 @@ async def test_every_answer_after_ctrl_n_is_scrolled_fully_into_view(fake_engine
             if transcript.scroll_y != transcript.max_scroll_y:
                 cut.append((turn, transcript.scroll_y, transcript.max_scroll_y))
         assert not cut, f"answers left cut (turn, scroll, end): {cut}"
+
+
+async def test_an_index_written_by_another_process_is_taken_up(fake_engine, seeds_copy, monkeypatch):
+    import qa.tui.screens.chat as chat
+
+    monkeypatch.setattr(chat, "INDEX_CHECK_SECONDS", 0.1)
+    app = create_app(fake_engine)
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        status = app.screen.query_one(StatusBar)
+        assert "5 documents" in status.status
+        (seeds_copy / "ferry.txt").write_text(
+            "Ferry timetable.\n\nThe ferry to Glimmerfjord sails at noon every Tuesday.\n",
+            encoding="utf-8")
+        # `qa index` in another shell: another engine writes the next generation.
+        Engine(seeds_copy, fake_engine.index_dir, FakeEmbedder()).sync()
+        await until(pilot, lambda: "6 documents" in status.status)
+        assert "changed" not in status.status
+        assert any("generation 2" in note for note in seen)
+        entry = await ask(pilot, "When does the ferry to Glimmerfjord sail?")
+        assert entry.answer.citations and entry.answer.citations[0].source == "ferry.txt"
+
+
+async def test_an_unusable_index_written_by_another_process_is_told_once(fake_engine, tmp_path,
+                                                                         monkeypatch):
+    import qa.tui.screens.chat as chat
+
+    monkeypatch.setattr(chat, "INDEX_CHECK_SECONDS", 0.1)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "ferry.txt").write_text("The ferry to Glimmerfjord sails at noon.\n", encoding="utf-8")
+    app = create_app(fake_engine)
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        # Another process re-points the index to another folder (qa index --rebuild there).
+        Engine(other, fake_engine.index_dir, FakeEmbedder()).sync(rebuild=True)
+        await until(pilot, lambda: any("could not be used" in n or "built for the folder" in n
+                                       for n in seen))
+        await pilot.pause(0.5)
+        assert len([n for n in seen if "built for the folder" in n]) == 1
+        entry = await ask(pilot, "What did Grushko demand?")  # from the index loaded before
+        sources = {c.source for c in entry.answer.citations} | {p.source for p in entry.answer.passages}
+        assert sources and "ferry.txt" not in sources
+        assert "5 documents" in app.screen.query_one(StatusBar).status

@@ -52,6 +52,20 @@ class IndexSynced(Message):
         self.warnings = warnings
 
 
+class IndexChecked(Message):
+    """The live index was compared with the loaded one. ``generation`` is set when a generation
+    written by another process was taken up; ``error`` when one was written but cannot be used."""
+
+    def __init__(self, generation: int | None = None, documents: int = 0, chunks: int = 0,
+                 changed: list[str] | None = None, error: str | None = None) -> None:
+        super().__init__()
+        self.generation = generation
+        self.documents = documents
+        self.chunks = chunks
+        self.changed = changed or []
+        self.error = error
+
+
 class AnswerReady(Message):
     """The answer to the question with this ``key`` (the transcript entry waiting for it)."""
 

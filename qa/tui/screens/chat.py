@@ -19,8 +19,8 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from qa.engine import Conversation, Engine
 from qa.results import Turn
 from qa.tui.export import conversation_markdown
-from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexProgressed,
-                             IndexStarted, IndexSynced, IndexWaited, user_message)
+from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexChecked,
+                             IndexProgressed, IndexStarted, IndexSynced, IndexWaited, user_message)
 from qa.tui.screens.dialogs import ErrorDialog, ExportDialog
 from qa.tui.screens.document import DocumentScreen
 from qa.tui.widgets.citations import CitationItem, CitationsPanel
@@ -42,6 +42,9 @@ def sync_summary(report) -> str:
 # How often the open app looks for documents added, edited or deleted (a scan of file sizes and
 # modification times; only files whose stamp changed are hashed).
 CORPUS_CHECK_SECONDS = 5.0
+# How often it looks for an index generation written by another process (`qa index` in another
+# shell): one read of the index's CURRENT pointer.
+INDEX_CHECK_SECONDS = 1.0
 # The closest passages a declined answer offers in the sources panel (the transcript lists as many).
 CLOSEST_SHOWN = 3
 
@@ -64,6 +67,7 @@ class ChatScreen(Screen):
         self.ready = False          # the index and the model are loaded
         self.failed = False         # they could not be: nothing can be answered
         self.indexing = False
+        self.switching = False      # looking for, or loading, a generation written elsewhere
         self.answering: int | None = None
         self.counts = (0, 0)
         self.changed: tuple[str, ...] = ()  # files changed since the build, as last told
@@ -176,7 +180,8 @@ class ChatScreen(Screen):
 
     def _next_question(self) -> None:
         """Answer the oldest waiting question if the engine is free."""
-        if not self.ready or self.indexing or self.answering is not None or not self.waiting:
+        if not self.ready or self.indexing or self.switching or self.answering is not None \
+                or not self.waiting:
             return
         key, question = self.waiting.popleft()
         entry = self.query_one(Transcript).entry(key)
@@ -244,8 +249,10 @@ class ChatScreen(Screen):
         self._set_idle_status()
         self._next_question()
         if first:
-            # Documents added or edited while the app is open are noticed too, not only at start.
+            # Documents added or edited while the app is open are noticed too, not only at start;
+            # so is an index another process wrote.
             self.set_interval(CORPUS_CHECK_SECONDS, self._check_corpus)
+            self.set_interval(INDEX_CHECK_SECONDS, self._check_index)
 
     def _check_corpus(self) -> None:
         if self.ready and not self.indexing and not self.failed:
@@ -254,6 +261,46 @@ class ChatScreen(Screen):
     @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
     def check_corpus(self) -> None:
         self.post_message(CorpusChanged(self.engine.changed_files()))
+
+    def _check_index(self) -> None:
+        # Never while a question is answered: an answer reads the index more than once.
+        if self.ready and not self.indexing and not self.failed and not self.switching \
+                and self.answering is None:
+            self.switching = True
+            self.check_index()
+
+    @work(thread=True, exclusive=True, group="switch", exit_on_error=False)
+    def check_index(self) -> None:
+        try:
+            snapshot = self.engine.refresh()
+        except Exception as exc:
+            self.post_message(IndexChecked(error=user_message(exc)))
+            return
+        if snapshot is None:
+            self.post_message(IndexChecked())
+            return
+        try:
+            changed = self.engine.changed_files()
+        except Exception:
+            changed = list(self.changed)
+        self.post_message(IndexChecked(snapshot.generation, len(snapshot.documents),
+                                       len(snapshot.chunks), changed))
+
+    def on_index_checked(self, message: IndexChecked) -> None:
+        self.switching = False
+        if message.error:
+            self.notify(f"{message.error}. Answers still come from the index loaded before.",
+                        title="A new index could not be used", severity="warning", timeout=12,
+                        markup=False)
+        elif message.generation is not None and not self.indexing:
+            self.counts = (message.documents, message.chunks)
+            self.changed = tuple(message.changed)
+            what = (f"The index was updated outside the app (generation {message.generation}): "
+                    f"{message.documents} documents, {message.chunks} passages")
+            self.query_one(Transcript).add_note(f"{what}. Answers now come from it.")
+            self.notify(f"{what}.", title="Index updated", markup=False)
+            self._set_idle_status()
+        self._next_question()
 
     def _set_idle_status(self) -> None:
         if self.indexing or not self.ready or self.answering is not None:
@@ -317,6 +364,10 @@ class ChatScreen(Screen):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR or event.worker.is_cancelled:
+            return
+        if event.worker.group == "switch":
+            self.switching = False  # unexpected: the worker reports failures as IndexChecked
+            self._next_question()
             return
         if event.worker.group == "watch":
             return  # a failed look at the folder changes nothing; the next one may succeed
