@@ -211,6 +211,8 @@ def _sync(engine, rebuild: bool = False):
 
 def cmd_index(args) -> int:
     engine = _engine(args)
+    if args.rebuild:
+        _confirm_repointing(engine)
     report = _sync(engine, rebuild=args.rebuild)
     if args.json:
         print(json.dumps(report.to_json()))
@@ -220,6 +222,26 @@ def cmd_index(args) -> int:
         for line in report.changes():
             print(f"  {shown(line)}")
     return 0
+
+
+def _confirm_repointing(engine) -> None:
+    """--rebuild of an index built for another folder takes that folder's index away: only after
+    a yes on a terminal, to a question naming both folders."""
+    built_for = engine.foreign_index_folder()
+    if built_for is None:
+        return
+    from qa.errors import QAError
+
+    corpus = os.path.abspath(engine.corpus)
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        sys.stderr.write(f"qa: the index in {engine.index_dir} holds the documents of {built_for}. "
+                         f"Rebuild it for {corpus}? {built_for} loses its index. [y/N] ")
+        sys.stderr.flush()
+        if sys.stdin.readline().strip().lower() in ("y", "yes"):
+            return
+    raise QAError(f"the index in {engine.index_dir} was built for the folder {built_for} and was "
+                  f"left as it is; to index {corpus}, leave out --index (each folder gets its own), "
+                  "or confirm the rebuild on a terminal")
 
 
 def _ready_engine(args, build_if_missing: bool):

@@ -7,6 +7,7 @@ an engine and drawing a screen are instant; ``load()`` does the slow part, from 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexDamaged, IndexMissing, QAError
-from qa.index.indexer import IndexProgress, SyncReport, expected_params, in_folders, sync
+from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
 from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 
 
@@ -67,6 +68,18 @@ class Engine:
             return False
         return store.is_older_schema(manifest) or store.older_terms(manifest) \
             or "corpus" not in manifest
+
+    def foreign_index_folder(self) -> str | None:
+        """The folder the index was built for, when that is another folder that still exists:
+        rebuilding it here would take that folder's index away. None otherwise."""
+        try:
+            built_for = store.read_manifest(self.index_dir).get("corpus")
+        except (QAError, AttributeError):
+            return None
+        if isinstance(built_for, str) and built_for != corpus_key(self.corpus) \
+                and Path(built_for).is_dir():
+            return built_for
+        return None
 
     def sync(self, rebuild: bool = False, progress: Callable[[IndexProgress], None] | None = None,
              warn: Callable[[str, str], None] | None = None,
@@ -186,7 +199,7 @@ class Engine:
             changed = None
         return {
             "corpus": str(self.corpus),
-            "index": str(self.index_dir),
+            "index": os.path.abspath(self.index_dir),
             "documents": len(manifest["documents"]),
             "chunks": sum(m["chunks"] for m in manifest["documents"].values()),
             "skipped": len(manifest.get("skipped", {})),

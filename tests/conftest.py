@@ -68,6 +68,15 @@ class FakeEmbedder:
         return out
 
 
+@pytest.fixture(autouse=True)
+def user_data_dir(tmp_path_factory, monkeypatch) -> Path:
+    """The user's data dir, where qa keeps the index of each folder by default: a temporary one,
+    so no test writes into the real one (subprocesses inherit it)."""
+    folder = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))
+    return folder
+
+
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

@@ -15,7 +15,7 @@ from qa.engine import Engine
 from qa.errors import QAError
 from qa.tui.app import create_app
 from qa.tui.screens.chat import ChatScreen
-from qa.tui.screens.dialogs import ErrorDialog, ExportDialog
+from qa.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ExportDialog
 from qa.tui.screens.document import DocumentScreen
 from qa.tui.screens.help import HelpScreen
 from qa.tui.widgets.citations import CitationItem, CitationsPanel
@@ -551,6 +551,8 @@ async def test_an_index_of_another_folder_is_explained_not_announced_as_changes(
         assert not any("changed since" in note for note in seen)
         await pilot.press("enter")
         await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))  # it belongs elsewhere
+        await pilot.click("#confirm")
         await until(pilot, lambda: isinstance(app.screen, ChatScreen)
                     and "Ready" in app.screen.query_one(StatusBar).status, rounds=1000)
         entry = await ask(pilot, "When does the ferry to Glimmerfjord sail?")

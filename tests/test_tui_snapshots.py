@@ -49,6 +49,7 @@ class StubEngine:
     """The facade the app uses, with fixed answers; ``load`` and ``sync`` can be held open."""
 
     corpus = Path("snapshot-corpus")
+    index_dir = Path("snapshot-index")
 
     def __init__(self, hold_load: bool = False, hold_sync: bool = False) -> None:
         self.release = threading.Event()
@@ -66,6 +67,9 @@ class StubEngine:
 
     def changed_files(self) -> list[str]:
         return []
+
+    def refresh(self):
+        return None  # no other process writes this index
 
     def hold(self) -> None:
         """Wait until released, or until the app quits (which cancels the worker)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections import deque
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from qa.results import Turn
 from qa.tui.export import conversation_markdown
 from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexChecked,
                              IndexProgressed, IndexStarted, IndexSynced, IndexWaited, user_message)
-from qa.tui.screens.dialogs import ErrorDialog, ExportDialog
+from qa.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ExportDialog
 from qa.tui.screens.document import DocumentScreen
 from qa.tui.widgets.citations import CitationItem, CitationsPanel
 from qa.tui.widgets.question_input import QuestionInput
@@ -94,8 +95,9 @@ class ChatScreen(Screen):
     def on_mount(self) -> None:
         self.query_one(StatusBar).set_status("Loading the model… you can type a question meanwhile.", busy=True)
         self.query_one(Transcript).add_note(
-            f"Ask about the documents in {self.engine.corpus}. Answers are sentences quoted from "
-            "them; each [n] names its source, listed on the right. F1 lists the keys.")
+            f"Ask about the documents in {self.engine.corpus} (index: {self.engine.index_dir}). "
+            "Answers are sentences quoted from them; each [n] names its source, listed on the "
+            "right. F1 lists the keys.")
         box = self.query_one(QuestionInput)
         box.focus()
         for key in self.app.take_early_keys():  # typed before this screen could take them
@@ -444,11 +446,30 @@ class ChatScreen(Screen):
             self.notify("The index is already being built.", severity="warning")
             return
         if self.failed:
-            self.failed = False
-            self.ready = False
-            self.prepare(rebuild=True)  # the index is unusable: build it anew, then load it
+            built_for = self.engine.foreign_index_folder()
+            if built_for is None:
+                self._rebuild_unusable(True)
+                return
+            # Another folder's index: rebuilding it here takes it away from that folder.
+            corpus = os.path.abspath(self.engine.corpus)
+            self.app.push_screen(ConfirmDialog(
+                "Rebuild another folder's index?",
+                f"The index in {self.engine.index_dir} holds the documents of {built_for}. "
+                f"Rebuilding it for {corpus} deletes it: {built_for} would have to be indexed "
+                "again.\n\nTo keep both, quit and open qa without --index (or QA_INDEX): each "
+                "folder then gets an index of its own.",
+                f"Rebuild it for {Path(corpus).name or corpus}", "Keep it"),
+                self._rebuild_unusable)
             return
         self.rebuild_index()
+
+    def _rebuild_unusable(self, confirmed: bool | None) -> None:
+        """The index is unusable: build it anew, then load it."""
+        if not confirmed or not self.failed:
+            return
+        self.failed = False
+        self.ready = False
+        self.prepare(rebuild=True)
 
     def all_turns(self) -> list[Turn]:
         """Every question asked since the app started, earlier conversations first."""

@@ -1,4 +1,5 @@
-"""Small modal dialogs: a one-sentence error, and where to export the conversation."""
+"""Small modal dialogs: a one-sentence error, a yes-or-no question, and where to export the
+conversation."""
 
 from __future__ import annotations
 
@@ -32,6 +33,36 @@ class ErrorDialog(ModalScreen[None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss()
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    """A question before something that cannot be undone; dismisses with True only for the
+    confirm button (Escape, or the other button, says no)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, message: str, confirm: str, cancel: str = "Cancel") -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.labels = (confirm, cancel)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog", classes="dialog") as dialog:
+            dialog.border_title = self.title_text
+            yield Static(Text(self.message), id="confirm-message")
+            with Horizontal(classes="buttons"):
+                yield Button(self.labels[0], variant="warning", id="confirm")
+                yield Button(self.labels[1], variant="primary", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()  # Enter alone never destroys anything
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "confirm")
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
 
 
 class ExportDialog(ModalScreen[str | None]):
