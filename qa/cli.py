@@ -174,10 +174,17 @@ class _ProgressBar:
     def __init__(self) -> None:
         self.enabled = sys.stderr.isatty()
         self.drawn = False
+        self.phase: tuple[str, float] | None = None  # the phase shown, and when it began
 
     def __call__(self, progress) -> None:
         if not self.enabled:
             return
+        import time
+
+        from qa.index.indexer import time_left
+
+        if self.phase is None or self.phase[0] != progress.phase:
+            self.phase = (progress.phase, time.monotonic())
         if progress.total <= 0:  # a step without counts ("loading the model")
             sys.stderr.write(f"\r\033[K{progress.phase}… ")
             sys.stderr.flush()
@@ -187,7 +194,9 @@ class _ProgressBar:
         filled = int(width * progress.done / progress.total)
         bar = "█" * filled + "░" * (width - filled)
         unit = f" {progress.unit}" if progress.unit else ""
-        sys.stderr.write(f"\r{progress.phase:>9} {bar} {progress.done}/{progress.total}{unit} ")
+        left = time_left(progress, time.monotonic() - self.phase[1])
+        sys.stderr.write(f"\r\033[K{progress.phase:>9} {bar} {progress.done}/{progress.total}{unit} "
+                         + (f"{left} " if left else ""))
         sys.stderr.flush()
         self.drawn = True
 

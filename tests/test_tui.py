@@ -684,3 +684,58 @@ async def test_an_unusable_index_written_by_another_process_is_told_once(fake_en
         sources = {c.source for c in entry.answer.citations} | {p.source for p in entry.answer.passages}
         assert sources and "ferry.txt" not in sources
         assert "5 documents" in app.screen.query_one(StatusBar).status
+
+
+async def test_the_first_build_shows_progress_per_file_and_per_batch(fake_engine, monkeypatch):
+    shown = []
+    show_progress = StatusBar.show_progress
+
+    def record(bar, progress):
+        shown.append(progress)
+        show_progress(bar, progress)
+
+    monkeypatch.setattr(StatusBar, "show_progress", record)
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: "Ready" in app.screen.query_one(StatusBar).status, rounds=1000)
+    steps = {phase: [(p.done, p.total) for p in shown if p is not None and p.phase == phase]
+             for phase in ("checking", "reading", "embedding")}
+    assert steps["checking"] == [(n, 5) for n in range(1, 6)]  # the five seed articles
+    assert steps["reading"] == [(n, 5) for n in range(1, 6)]
+    chunks = steps["embedding"][-1][1]
+    assert steps["embedding"][-1] == (chunks, chunks)
+    between = [done for done, _ in steps["embedding"] if 0 < done < chunks]
+    assert len(between) >= 2 and between == sorted(between), steps["embedding"]
+
+
+async def test_a_long_build_shows_the_time_left(fake_engine):
+    from qa.index.indexer import IndexProgress
+
+    app = create_app(fake_engine)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        bar = app.screen.query_one(StatusBar)
+        now = [100.0]
+        bar.clock = lambda: now[0]
+        counts = bar.query_one("#progress-counts")
+        bar.show_progress(IndexProgress("embedding", 0, 1000))
+        now[0] += 1
+        bar.show_progress(IndexProgress("embedding", 32, 1000))
+        assert "left" not in str(counts.content)  # too soon to tell
+        now[0] += 19
+        bar.show_progress(IndexProgress("embedding", 128, 1000))
+        assert str(counts.content) == "embedding 128/1000 chunks · about 2 min left"
+        bar.show_progress(IndexProgress("writing", 0, 1))  # a new phase: its own pace
+        assert "left" not in str(counts.content)
+
+
+def test_time_left_wording():
+    from qa.index.indexer import IndexProgress, time_left
+
+    assert time_left(IndexProgress("embedding", 0, 100), 60) == ""
+    assert time_left(IndexProgress("embedding", 10, 100), 1) == ""  # too soon
+    assert time_left(IndexProgress("embedding", 50, 100), 5) == ""  # a short build
+    assert time_left(IndexProgress("embedding", 50, 100), 40) == "about 40 s left"
+    assert time_left(IndexProgress("embedding", 10, 100), 60) == "about 9 min left"
+    assert time_left(IndexProgress("embedding", 1, 100), 120) == "about 3 h 18 min left"
+    assert time_left(IndexProgress("embedding", 100, 100), 60) == ""

@@ -21,7 +21,7 @@ from qa.ingest.chunking import ChunkSpan, chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
 from qa.ingest.documents import (UNREADABLE, CorpusFile, FileGone, SkipFile, load_document,
                                  read_corpus_file, scan_corpus)
-from qa.index.embedder import Embedder, encode_chunks_plainly
+from qa.index.embedder import Embedder, Encoded, encode_chunks_plainly
 from qa.errors import DiskFull, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.index.late_interaction import (
     PROJECTED_DIMS,
@@ -39,6 +39,10 @@ from qa.index.store import ChunkRecord, Span, StoredDocument, search_text
 CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines-markers",
             "boilerplate": 2, "sections": "headings-start-chunks"}
 EMBED_BATCH = 128
+# Chunks embedded between two progress reports: the model's own batch (sentence-transformers
+# encodes 32 texts at a time), so the bar moves as the model works and the vectors are those one
+# call for the whole batch gives.
+PROGRESS_BATCH = 32
 LOADING_MODEL = "loading the model"
 
 
@@ -52,6 +56,23 @@ class IndexProgress:
     done: int
     total: int
     unit: str = ""
+
+
+def time_left(progress: IndexProgress, elapsed: float) -> str:
+    """"about 3 min left" for a phase that has run ``elapsed`` seconds at its pace so far; empty
+    while it is too soon to tell, and for a phase that takes less than a quarter of a minute."""
+    done, total = progress.done, progress.total
+    if done <= 0 or done >= total or elapsed < 3:
+        return ""
+    left = elapsed * (total - done) / done
+    if elapsed + left < 15:
+        return ""
+    if left < 60:
+        return f"about {max(5, round(left / 5) * 5)} s left"
+    minutes = round(left / 60)
+    if minutes < 60:
+        return f"about {minutes} min left"
+    return f"about {minutes // 60} h {minutes % 60} min left"
 
 
 @dataclass(frozen=True)
@@ -181,7 +202,7 @@ def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
         warn("", f"cannot read the folder {folder} ({reason}); " + (
             f"the {kept} document{'s' if kept != 1 else ''} indexed from it {'are' if kept != 1 else 'is'} kept"
             if kept else "its files are not indexed"))
-    files, hashes, contents = _hashes(files, previous, max_bytes, warn)
+    files, hashes, contents = _hashes(files, previous, max_bytes, warn, progress)
     old_skipped = previous.manifest.get("skipped", {}) if previous else {}
     if previous is not None and _unchanged(files, hashes, previous, old_skipped, expected):
         for source, meta in old_skipped.items():
@@ -227,7 +248,8 @@ def _load_previous(index_dir: Path, expected: dict, warn: Warn):
         raise
 
 
-def _hashes(files: list[CorpusFile], previous, max_bytes: int, warn: Warn):
+def _hashes(files: list[CorpusFile], previous, max_bytes: int, warn: Warn,
+            progress: Progress | None = None):
     """(the files still there, their content hashes, the bytes of those the build has not seen).
 
     Size + mtime are trusted for files the previous build already hashed; any other file is
@@ -241,9 +263,18 @@ def _hashes(files: list[CorpusFile], previous, max_bytes: int, warn: Warn):
         for source, meta in previous.manifest.get("skipped", {}).items():
             known[source] = (meta["size"], meta["mtime_ns"], meta["sha256"])
     kept, result, contents = [], {}, {}
+
+    def unseen(file: CorpusFile) -> bool:
+        size, mtime, digest = known.get(file.source, (None, None, None))
+        return (size, mtime) != (file.size, file.mtime_ns) or digest == UNREADABLE
+
+    to_read, read = sum(map(unseen, files)), 0
     for file in files:
         size, mtime, digest = known.get(file.source, (None, None, None))
-        if (size, mtime) != (file.size, file.mtime_ns) or digest == UNREADABLE:
+        if unseen(file):
+            read += 1
+            if progress is not None:  # the files not seen before are read here, once
+                progress(IndexProgress("checking", read, to_read, "files"))
             try:
                 data, fresh = read_corpus_file(file, max_bytes)
             except FileGone as exc:
@@ -525,7 +556,9 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
         batch = keys[first : first + EMBED_BATCH]
         texts = [text_of[k] for k in batch]
         spans = [[(s + shift[k], e + shift[k]) for s, e in first_of[k].sentences] for k in batch]
-        encoded = encode(texts, spans) if encode is not None else encode_chunks_plainly(embedder, texts, spans)
+        encoded = _encode_reporting(
+            lambda t, s: encode(t, s) if encode is not None else encode_chunks_plainly(embedder, t, s),
+            texts, spans, lambda n: report(IndexProgress("embedding", first + n, len(keys))))
         if projection is None:
             # A fresh index: fit on this first (longest-first) batch, a few thousand words or more.
             sample = encoded.all_tokens
@@ -545,8 +578,22 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
             vectors[todo[key]] = vector
             sentences[key] = sentence_vectors
             words[key] = (*quantize(matrix), ids.astype(np.int32))
-        report(IndexProgress("embedding", min(first + EMBED_BATCH, len(keys)), len(keys)))
     return vectors, sentences, words, projection, len(keys)
+
+
+def _encode_reporting(encode, texts: list[str], spans: list, done: Callable[[int], None]) -> Encoded:
+    """``encode(texts, spans)`` in steps of PROGRESS_BATCH texts, calling ``done(count)`` after
+    each; the parts are joined into what one call gives."""
+    parts = []
+    for start in range(0, len(texts), PROGRESS_BATCH):
+        parts.append(encode(texts[start:start + PROGRESS_BATCH], spans[start:start + PROGRESS_BATCH]))
+        done(min(start + PROGRESS_BATCH, len(texts)))
+    if len(parts) == 1:
+        return parts[0]
+    tokens = [p.all_tokens for p in parts if p.all_tokens is not None]
+    return Encoded(np.concatenate([p.vectors for p in parts]),
+                   [m for p in parts for m in p.sentences], [w for p in parts for w in p.words],
+                   np.concatenate(tokens) if tokens else None)
 
 
 class _ResumeCache:

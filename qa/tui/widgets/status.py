@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from qa.index.indexer import IndexProgress
+from qa.index.indexer import IndexProgress, time_left
 
-UNITS = {"reading": "files", "embedding": "chunks", "writing": "steps"}
+UNITS = {"checking": "files", "reading": "files", "embedding": "chunks", "writing": "steps"}
 
 
 class StatusBar(Horizontal):
+    clock = staticmethod(time.monotonic)  # when each phase began, for the time left
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._phase: tuple[str, float] | None = None
     def compose(self) -> ComposeResult:
         yield Static(id="status-text")
         yield ProgressBar(id="progress", show_eta=False)
@@ -38,8 +45,13 @@ class StatusBar(Horizontal):
             counts.update(Text(progress.phase + "…") if progress is not None else "")
             return
         bar.update(total=progress.total, progress=progress.done)
-        unit = UNITS.get(progress.phase, "")
-        counts.update(Text(f"{progress.phase} {progress.done}/{progress.total} {unit}".rstrip()))
+        if self._phase is None or self._phase[0] != progress.phase:
+            self._phase = (progress.phase, self.clock())
+        unit = progress.unit or UNITS.get(progress.phase, "")
+        left = time_left(progress, self.clock() - self._phase[1])
+        counts.update(Text(f"{progress.phase} {progress.done}/{progress.total} {unit}".rstrip()
+                           + (f" · {left}" if left else "")))
 
     def hide_progress(self) -> None:
         self.remove_class("-indexing")
+        self._phase = None
