@@ -18,7 +18,7 @@ from qa.tui.screens.chat import ChatScreen
 from qa.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ExportDialog
 from qa.tui.screens.document import DocumentScreen
 from qa.tui.screens.help import HelpScreen
-from qa.tui.widgets.citations import CitationItem, CitationsPanel
+from qa.tui.widgets.citations import CitationItem, CitationsPanel, CitationView
 from qa.tui.widgets.question_input import QuestionInput
 from qa.tui.widgets.status import StatusBar
 from qa.tui.widgets.transcript import AnswerEntry, QuestionEntry, Transcript
@@ -121,7 +121,10 @@ async def test_ask_shows_an_answer_with_citation_markers(seeds_engine):
         assert "[1]" in painted(app)
         panel = app.screen.query_one(CitationsPanel)
         items = list(panel.query(CitationItem))
-        assert [item.citation.n for item in items] == [c.n for c in entry.answer.citations]
+        # Every citation in order, one entry per passage.
+        assert [c.n for item in items for c in item.citations] == [c.n for c in entry.answer.citations]
+        passages = [(i.citation.source, i.citation.passage.start) for i in items]
+        assert len(set(passages)) == len(passages)
         assert "Grushko" in items[0].citation.text
 
 
@@ -739,3 +742,61 @@ def test_time_left_wording():
     assert time_left(IndexProgress("embedding", 10, 100), 60) == "about 9 min left"
     assert time_left(IndexProgress("embedding", 1, 100), 120) == "about 3 h 18 min left"
     assert time_left(IndexProgress("embedding", 100, 100), 60) == ""
+
+
+def one_passage_answer(engine: Engine):
+    """An answer citing two sentences of the longest passage and one of another passage."""
+    from qa.results import Answer, Citation
+
+    engine.sync()
+    snap = engine.snapshot
+    rows = sorted(range(len(snap.chunks)), key=lambda r: snap.chunks[r].end - snap.chunks[r].start)
+    longest, other = rows[-1], rows[0]
+
+    def cite(n, row, sentence):
+        passage = engine.passage(row, 1.0)
+        start, end = snap.chunks[row].sentences[sentence]
+        text = snap.documents[passage.source].text
+        return Citation(n, passage.source, start, end, text[start:end],
+                        text.count("\n", 0, start) + 1, passage)
+
+    citations = (cite(1, longest, 1), cite(2, longest, 3), cite(3, other, 0))
+    return Answer("q", True, " ".join(f"{c.text} [{c.n}]" for c in citations), citations,
+                  tuple(c.passage for c in citations))
+
+
+async def test_the_sources_panel_shows_one_entry_per_passage_using_the_space(fake_engine):
+    answer = one_passage_answer(fake_engine)
+    fake_engine.ask = lambda question, history=(): answer
+    longest = answer.citations[0].passage
+    app = create_app(fake_engine)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "Anything?")
+        panel = app.screen.query_one(CitationsPanel)
+        items = list(panel.query(CitationItem))
+        assert [[c.n for c in item.citations] for item in items] == [[1, 2], [3]]
+        first = items[0].query_one(CitationView)
+        shown = first.render().plain
+        assert shown.startswith("[1] [2] ")
+        # Room enough: the whole passage, nothing cut.
+        assert longest.text in shown and "…" not in shown
+        for size in ((80, 24), (120, 40)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.2)
+            share = panel.size.height // len(items)
+            for item in items:
+                view = item.query_one(CitationView)
+                shown = view.render().plain
+                for c in item.citations:
+                    assert c.text in shown  # never cut inside what is cited
+                # Within its share of the height, unless the cited sentences alone take more.
+                assert item.region.height <= max(share, item_height_of_cited(view))
+
+
+def item_height_of_cited(view) -> int:
+    """Lines the entry takes showing only its label and cited sentences."""
+    from qa.tui.render import passage_with_highlights
+
+    cited = view._label() + passage_with_highlights(view.citations, context=0, between=False)
+    return view._height(cited, view.size.width) + 1  # and the gap below it

@@ -96,3 +96,34 @@ def test_markdown_export_says_when_a_cited_document_changed_since_the_answer():
         raise QAError("no document in the index")
 
     assert "no longer indexed" in conversation_markdown(turns, "corpus", "now", deleted)
+
+
+def test_previews_stop_after_a_whole_word():
+    from qa.tui.render import snippet
+
+    text = "Since 2014, the conflict has killed more than 13,000 people, according to the government."
+    for limit in range(20, len(text)):
+        shown = snippet(text, limit)
+        assert len(shown) <= limit and shown.endswith("…")
+        kept = shown[:-1]
+        assert text.startswith(kept) and text[len(kept)] in " ,", shown  # a whole word, then the cut
+    assert snippet(text, len(text)) == text
+    assert snippet("x" * 50, 20) == "x" * 19 + "…"  # one word longer than the limit
+
+
+def test_citations_of_one_passage_are_lit_together_and_never_cut():
+    from qa.tui.render import passage_with_highlights
+
+    first = citation(1, "First sentence here.")
+    second = citation(2)
+    for context in (0, 5, 400):
+        text = passage_with_highlights((first, second), highlight="reverse", context=context)
+        assert "First sentence here. The [bold]cited[/bold] sentence is this one." in text.plain
+        assert "reverse" in styled(text, first.text) and "reverse" in styled(text, second.text)
+        if "A last" in text.plain:
+            assert "reverse" not in styled(text, "A last")
+    # Short of room, the text between them gives way to "…", never the cited text.
+    apart = citation(2, "A last sentence.")
+    text = passage_with_highlights((first, apart), highlight="reverse", context=0, between=False)
+    assert text.plain == "First sentence here. … A last sentence."
+    assert "reverse" in styled(text, first.text) and "reverse" in styled(text, apart.text)

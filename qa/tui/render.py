@@ -6,7 +6,7 @@ Pure functions (no Textual), so the rules for what is shown are testable on thei
 from __future__ import annotations
 
 import re
-
+from collections.abc import Sequence
 
 from rich.style import Style
 from rich.text import Text
@@ -52,21 +52,38 @@ def sources_text(answer: Answer, marker: Style | str = "bold", dim: Style | str 
 
 
 def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """The text on one line, cut at ``limit`` characters."""
+    """The text on one line, cut after the last whole word that fits in ``limit`` characters
+    ("…" marks the cut)."""
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+    if len(flat) <= limit:
+        return flat
+    cut = flat.rfind(" ", 0, limit)
+    if cut <= limit // 2:  # one very long word: cut inside it rather than show next to nothing
+        cut = limit - 1
+    return flat[:cut].rstrip(" ,;:") + "…"
 
 
 def passage_with_highlight(citation: Citation, highlight: Style | str = "reverse",
                            context: int = PASSAGE_CONTEXT) -> Text:
     """The cited sentence(s) highlighted inside their passage, with at most ``context``
     characters of the passage on each side (cut at a space, marked with "…")."""
-    passage: Passage = citation.passage
+    return passage_with_highlights((citation,), highlight, context)
+
+
+def passage_with_highlights(citations: Sequence[Citation], highlight: Style | str = "reverse",
+                            context: int = PASSAGE_CONTEXT, between: bool = True) -> Text:
+    """Citations of one passage highlighted inside it, with at most ``context`` characters of the
+    passage before the first and after the last (cut at a space, marked with "…"), and, unless
+    ``between`` is False, the text between them. Never cut inside a citation."""
+    passage: Passage = citations[0].passage
     text = passage.text
-    start = citation.start - passage.start
-    end = citation.end - passage.start
-    if not (0 <= start <= end <= len(text)) or text[start:end] != citation.text:
-        return Text(citation.text, style=highlight)  # not inside the passage: the cited text alone
+    spans = sorted((c.start - passage.start, c.end - passage.start) for c in citations)
+    if not all(0 <= s <= e <= len(text) and text[s:e] == c.text
+               for (s, e), c in zip([(c.start - passage.start, c.end - passage.start)
+                                     for c in citations], citations)):
+        # Not inside the passage: the cited text alone.
+        return Text(" … ".join(c.text for c in citations), style=highlight)
+    start, end = spans[0][0], max(e for _, e in spans)
     left = max(0, start - context)
     if left:
         space = text.find(" ", left, start)
@@ -75,17 +92,23 @@ def passage_with_highlight(citation: Citation, highlight: Style | str = "reverse
     if right < len(text):
         space = text.rfind(" ", end, right)
         right = space if space >= 0 else end
-    # Leading and trailing blank space adds nothing; the highlighted span never moves.
+    # Leading and trailing blank space adds nothing; the highlighted spans never move.
     while left < start and text[left].isspace():
         left += 1
     while right > end and text[right - 1].isspace():
         right -= 1
     shown = Text("…" if left else "")
-    offset = len(shown)
-    shown.append(text[left:right])
+    at = left  # how far into the passage ``shown`` has come
+    for s, e in spans:
+        s = max(s, at)
+        if s > at:
+            gap = text[at:s]
+            shown.append(gap if between or not gap.strip() else " … ")
+        shown.append(text[s:e] if e > s else "", highlight)
+        at = max(at, e)
+    shown.append(text[at:right])
     if right < len(text):
         shown.append("…")
-    shown.stylize(highlight, offset + start - left, offset + end - left)
     return shown
 
 

@@ -1,37 +1,106 @@
-"""The sources of the selected answer: file and line, the cited sentence lit inside its passage."""
+"""The sources of the selected answer: file and line, the cited sentences lit inside their passage.
+
+One entry per passage (two sentences cited from one passage share it), each shown as fully as the
+panel's height allows when divided among the entries, and never cut inside a cited sentence.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
+from textual.geometry import Size
+from textual.visual import visualize
 from textual.widget import Widget
 from textual.widgets import ListItem, ListView
 
 from qa.results import Citation
-from qa.tui.render import passage_with_highlight, source_label
+from qa.tui.render import passage_with_highlights, source_label
+
+# Lines an entry takes besides its passage: the label, and the gap below it (ListItem padding).
+ENTRY_EXTRA_LINES = 2
+# Passage lines an entry gets however many entries share the panel.
+MIN_PASSAGE_LINES = 3
+
+
+def group_by_passage(citations: Sequence[Citation]) -> list[tuple[Citation, ...]]:
+    """The citations in order, those of one passage together (where the first of them stands)."""
+    groups: dict[tuple[str, int, int], list[Citation]] = {}
+    for c in citations:
+        groups.setdefault((c.source, c.passage.start, c.passage.end), []).append(c)
+    return [tuple(group) for group in groups.values()]
 
 
 class CitationView(Widget):
     COMPONENT_CLASSES = {"citation--label", "citation--highlight"}
 
-    def __init__(self, citation: Citation, closest: bool = False) -> None:
+    def __init__(self, citations: Sequence[Citation], closest: bool = False) -> None:
         super().__init__()
-        self.citation = citation
+        self.citations = tuple(citations)
         self.closest = closest  # a closest passage of a question not found: no [n] in any answer
+        self.lines: int | None = None  # passage lines this entry may fill; None: a fixed context
+        self._measuring: int | None = None
+
+    def fit(self, lines: int | None) -> None:
+        """Show at most ``lines`` lines of the passage (more only for the cited text itself)."""
+        if lines != self.lines:
+            self.lines = lines
+            self.refresh(layout=True)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        self._measuring = width  # render for the width being measured, not the last one laid out
+        try:
+            return super().get_content_height(container, viewport, width)
+        finally:
+            self._measuring = None
 
     def render(self) -> Text:
-        c = self.citation
-        label = Text.assemble(
-            ("closest: " if self.closest else f"[{c.n}] ", self.get_component_rich_style("citation--label")),
-            (source_label(c.source, c.line, c.page), self.get_component_rich_style("citation--label")),
-            "\n",
-        )
-        return label + passage_with_highlight(c, self.get_component_rich_style("citation--highlight"))
+        return self._label() + self._passage(self._measuring or self.size.width)
+
+    def _label(self) -> Text:
+        style = self.get_component_rich_style("citation--label")
+        first = self.citations[0]
+        markers = "closest: " if self.closest else "".join(f"[{c.n}] " for c in self.citations)
+        return Text.assemble((markers, style), (source_label(first.source, first.line, first.page),
+                                                style), "\n")
+
+    def _passage(self, width: int) -> Text:
+        highlight = self.get_component_rich_style("citation--highlight")
+        passage_chars = len(self.citations[0].passage.text)
+        if self.lines is None or width <= 0:
+            return passage_with_highlights(self.citations, highlight)
+        whole = passage_with_highlights(self.citations, highlight, context=passage_chars)
+        if self._height(whole, width) <= self.lines:
+            return whole
+        tight = passage_with_highlights(self.citations, highlight, context=0)
+        if self._height(tight, width) > self.lines:
+            # The text between two cited sentences does not fit either: "…" stands for it.
+            return passage_with_highlights(self.citations, highlight, context=0, between=False)
+        # The most context that fits (the shown text grows with the context).
+        low, high = 0, passage_chars
+        while low < high:
+            middle = (low + high + 1) // 2
+            if self._height(passage_with_highlights(self.citations, highlight, middle), width) \
+                    <= self.lines:
+                low = middle
+            else:
+                high = middle - 1
+        return passage_with_highlights(self.citations, highlight, context=low)
+
+    def _height(self, text: Text, width: int) -> int:
+        """Lines ``text`` takes at ``width``, wrapped as this widget wraps it."""
+        return visualize(self, text).get_height(self.styles, width)
 
 
 class CitationItem(ListItem):
-    def __init__(self, citation: Citation, closest: bool = False) -> None:
-        super().__init__(CitationView(citation, closest))
-        self.citation = citation
+    def __init__(self, citations: Sequence[Citation], closest: bool = False) -> None:
+        super().__init__(CitationView(citations, closest))
+        self.citations = tuple(citations)
+
+    @property
+    def citation(self) -> Citation:
+        """What Enter opens: the first citation of the passage."""
+        return self.citations[0]
 
 
 class CitationsPanel(ListView):
@@ -44,9 +113,24 @@ class CitationsPanel(ListView):
         documents do not cover."""
         self.closest = closest
         await self.clear()  # the old items gone first, so that index 0 is the new first item
-        await self.extend(CitationItem(c, closest) for c in citations)
+        groups = [(c,) for c in citations] if closest else group_by_passage(citations)
+        await self.extend(CitationItem(group, closest) for group in groups)
         self.index = 0 if citations else None
         self.border_subtitle = "enter opens" if citations else ""
+        self._share_height()
+
+    def on_resize(self) -> None:
+        self._share_height()
+
+    def _share_height(self) -> None:
+        """Divide the panel's height among the entries: each shows as much of its passage as fits
+        in its share (the list scrolls when the cited sentences alone take more)."""
+        views = list(self.query(CitationView))
+        if not views or not self.size.height:
+            return
+        share = self.size.height // len(views) - ENTRY_EXTRA_LINES
+        for view in views:
+            view.fit(max(MIN_PASSAGE_LINES, share))
 
     @property
     def current(self) -> Citation | None:
