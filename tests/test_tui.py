@@ -7,6 +7,7 @@ import html
 import re
 import shutil
 import threading
+from pathlib import Path
 
 import pytest
 from conftest import SEEDS, FakeEmbedder
@@ -21,7 +22,7 @@ from qa.tui.screens.help import HelpScreen
 from qa.tui.widgets.citations import CitationItem, CitationsPanel, CitationView
 from qa.tui.widgets.question_input import QuestionInput
 from qa.tui.widgets.status import StatusBar
-from qa.tui.widgets.transcript import AnswerEntry, QuestionEntry, Transcript
+from qa.tui.widgets.transcript import AnswerEntry, NoteEntry, QuestionEntry, Transcript
 
 SIZE = (120, 40)
 pytestmark = pytest.mark.anyio
@@ -800,3 +801,39 @@ def item_height_of_cited(view) -> int:
 
     cited = view._label() + passage_with_highlights(view.citations, context=0, between=False)
     return view._height(cited, view.size.width) + 1  # and the gap below it
+
+
+async def test_export_goes_by_default_to_the_documents_folder_not_the_current_one(
+        fake_engine, tmp_path, monkeypatch, user_data_dir):
+    home, checkout = tmp_path / "home", tmp_path / "checkout"
+    home.mkdir()
+    checkout.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(checkout)  # the repository, in the README's flow
+    for documents in (None, home / "Documents"):
+        if documents is not None:
+            documents.mkdir()
+        app = create_app(fake_engine)
+        seen = record_notifications(app)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await ask(pilot, "What did Grushko demand?")
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, ExportDialog))
+            default = Path(app.screen.query_one("#export-path").value)
+            folder = documents or user_data_dir / "qa" / "exports"
+            assert default.parent == folder and default.name.startswith("qa-conversation-")
+            await pilot.press("enter")
+            await until(pilot, lambda: default.exists())
+            assert "## 1. What did Grushko demand?" in default.read_text(encoding="utf-8")
+            assert any(str(default) in note for note in seen)
+            notes = [str(n.render()) for n in app.screen.query(NoteEntry)]
+            assert any(str(default) in " ".join(note.split()) for note in notes)
+            # A name alone goes in that folder too.
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: isinstance(app.screen, ExportDialog))
+            app.screen.query_one("#export-path").value = "talks.md"
+            await pilot.press("enter")
+            await until(pilot, lambda: (folder / "talks.md").exists())
+            (folder / "talks.md").unlink()
+    assert list(checkout.iterdir()) == []

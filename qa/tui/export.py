@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from qa.results import Turn
 from qa.tui.render import snippet, source_label
+
+
+def default_export_dir() -> Path:
+    """Where an export goes unless the user says otherwise: ~/Documents when there is one, else
+    qa's folder in the user's data dir; never the current folder, which in the README's flow is
+    the repository."""
+    from qa.config import user_data_dir
+
+    documents = Path.home() / "Documents"
+    return documents if documents.is_dir() else user_data_dir() / "exports"
 
 
 def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str, now=None,

@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from qa.engine import Conversation, Engine
 from qa.results import Turn
-from qa.tui.export import conversation_markdown
+from qa.tui.export import conversation_markdown, default_export_dir
 from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexChecked,
                              IndexProgressed, IndexStarted, IndexSynced, IndexWaited, user_message)
 from qa.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ExportDialog
@@ -62,7 +62,7 @@ class ChatScreen(Screen):
     def __init__(self, engine: Engine, export_dir: Path | None = None) -> None:
         super().__init__()
         self.engine = engine
-        self.export_dir = export_dir or Path.cwd()
+        self.export_dir = export_dir
         self.conversation = Conversation(engine)
         self.earlier: list[list[Turn]] = []  # the turns of the conversations before this one
         self.ready = False          # the index and the model are loaded
@@ -480,15 +480,24 @@ class ChatScreen(Screen):
             self.notify("Nothing to export yet: ask a question first.", severity="warning")
             return
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        default = self.export_dir / f"qa-conversation-{stamp}.md"
-        self.app.push_screen(ExportDialog(str(default)), self.export_to)
+        default = self._export_folder() / f"qa-conversation-{stamp}.md"
+        self.app.push_screen(ExportDialog(str(default), str(self._export_folder())), self.export_to)
+
+    def _export_folder(self) -> Path:
+        return self.export_dir or default_export_dir()
 
     def export_to(self, path: str | None) -> None:
         if not path:
             return
-        target = Path(path).expanduser()
+        folder = self._export_folder()
+        target = folder / Path(path).expanduser()  # a name alone goes in the export folder
         if target.is_dir():  # a folder: the file goes in it, under the usual name
             target = target / f"qa-conversation-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
+        if target.parent == folder:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)  # qa's data folder, on first use
+            except OSError:
+                pass  # said below, when the file cannot be written
         if target.exists():
             self.notify(f"{target} already exists; it was left as it is. Export again under "
                         "another name.", title="Not exported", severity="warning", markup=False)
@@ -507,5 +516,8 @@ class ChatScreen(Screen):
             self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed",
                         severity="error", markup=False)
             return
+        target = Path(os.path.abspath(target))
         self.notify(f"Saved {len(self.all_turns())} question(s) to {target}",
                     title="Exported", markup=False)
+        self.query_one(Transcript).add_note(
+            f"Exported {len(self.all_turns())} question(s) with their sources to {target}")

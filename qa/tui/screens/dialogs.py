@@ -70,14 +70,16 @@ class ExportDialog(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, default_path: str) -> None:
+    def __init__(self, default_path: str, folder: str = "") -> None:
         super().__init__()
         self.default_path = default_path
+        self.folder = folder
 
     def compose(self) -> ComposeResult:
         with Vertical(id="export-dialog", classes="dialog") as dialog:
             dialog.border_title = "Export the conversation to Markdown"
-            yield Label("File:")
+            yield Label(Text(f"File (a name alone goes in {self.folder}):" if self.folder
+                             else "File:"))
             yield Input(self.default_path, id="export-path", select_on_focus=False)
             with Horizontal(classes="buttons"):
                 yield Button("Export", variant="primary", id="export")
