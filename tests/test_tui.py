@@ -837,3 +837,62 @@ async def test_export_goes_by_default_to_the_documents_folder_not_the_current_on
             await until(pilot, lambda: (folder / "talks.md").exists())
             (folder / "talks.md").unlink()
     assert list(checkout.iterdir()) == []
+
+
+async def test_markdown_in_answers_is_rendered_and_the_f1_hint_stays_at_80x24(tmp_path, monkeypatch):
+    import qa.tui.screens.chat as chat
+
+    monkeypatch.setattr(chat, "CORPUS_CHECK_SECONDS", 0.1)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEEDS / "001_c078bb18e931b7c1.txt", corpus / "news.txt")
+    (corpus / "minsk.md").write_text(
+        "# Minsk\n\nThe **Minsk II** agreement on the [bold]ceasefire[/bold] was signed in "
+        "*February 2015* in Minsk.\n", encoding="utf-8")
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    app = create_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        entry = await ask(pilot, "When was the Minsk II agreement signed?")
+        assert entry.answer.citations[0].source == "minsk.md"
+        shown = entry.render()
+        assert "The Minsk II agreement" in shown.plain and "**" not in shown.plain
+        at = shown.plain.index("Minsk II")
+        assert any(s.start <= at < s.end and "bold" in str(s.style) for s in shown.spans)
+        assert "[bold]ceasefire[/bold]" in shown.plain  # markup in documents: still literal
+        screen = painted(app)
+        assert "**Minsk II**" not in screen and "[bold]ceasefire[/bold]" in screen
+        # The viewer keeps every character (offsets hold) and shows the emphasis.
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, DocumentScreen))
+        await pilot.pause()
+        citation = entry.answer.citations[0]
+        assert app.screen.highlighted == citation.text and "**Minsk II**" in citation.text
+        part = app.screen.query_one("#document-cited").render()
+        at = part.plain.index("Minsk II")
+        assert any(s.start <= at < s.end and "bold" in str(s.style) for s in part.spans)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen))
+        # A long status (a changed file) still leaves the F1 hint on the status line.
+        (corpus / "later.txt").write_text("A later article.\n", encoding="utf-8")
+        status = app.screen.query_one(StatusBar)
+        await until(pilot, lambda: "changed" in status.status)
+        await pilot.pause(0.2)
+        row = screen_rows(app)[-5]  # above the question box (3 rows) and the footer
+        assert "changed" in row and row.rstrip().endswith("F1 help"), row
+
+
+def screen_rows(app) -> list[str]:
+    """The screen as rows of characters (from the SVG screenshot)."""
+    svg = app.export_screenshot()
+    rows: dict[float, list[tuple[float, str]]] = {}
+    for x, y, text in re.findall(r'<text[^>]* x="([\d.]+)" y="([\d.]+)"[^>]*>(.*?)</text>', svg,
+                                 flags=re.S):
+        rows.setdefault(float(y), []).append((float(x), html.unescape(text).replace("\xa0", " ")))
+    lines = []
+    for y in sorted(rows):
+        line = ""
+        for x, text in sorted(rows[y]):
+            line = line.ljust(round(x / 12.2)) + text
+        lines.append(line)
+    return lines

@@ -127,3 +127,25 @@ def test_citations_of_one_passage_are_lit_together_and_never_cut():
     text = passage_with_highlights((first, apart), highlight="reverse", context=0, between=False)
     assert text.plain == "First sentence here. … A last sentence."
     assert "reverse" in styled(text, first.text) and "reverse" in styled(text, apart.text)
+
+
+def test_markdown_emphasis_is_shown_and_markup_stays_literal():
+    from qa.tui.render import markdown_inline
+
+    text = markdown_inline("The **Minsk II** deal, *signed* in [bold]2015[/bold]; snake_case, 2*3*4.")
+    assert text.plain == "The Minsk II deal, signed in [bold]2015[/bold]; snake_case, 2*3*4."
+    assert "bold" in styled(text, "Minsk II") and "italic" in styled(text, "signed")
+    assert not styled(text, "[bold]2015[/bold]") and not styled(text, "snake_case")
+
+
+def test_answers_render_markdown_only_from_markdown_documents():
+    def cited(n, source, sentence):
+        passage = Passage(source, 0, len(sentence), sentence, 0.5, 1)
+        return Citation(n, source, 0, len(sentence), sentence, 1, passage)
+
+    md = cited(1, "notes.md", "The **Minsk II** deal was signed in 2015.")
+    txt = cited(2, "plain.txt", "Keep **these** stars.")
+    answer = Answer("q", True, f"{md.text} [1] {txt.text} [2]", (md, txt))
+    text = answer_text(answer, marker="underline")
+    assert text.plain == "The Minsk II deal was signed in 2015. [1] Keep **these** stars. [2]"
+    assert "bold" in styled(text, "Minsk II") and "underline" in styled(text, "[2]")

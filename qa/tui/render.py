@@ -18,13 +18,73 @@ SNIPPET_CHARS = 160
 PASSAGE_CONTEXT = 320
 
 
+# Markdown emphasis: **bold** or __bold__, *italic* or _italic_ (not inside a word, so that
+# snake_case and 2*3*4 stay as they are).
+EMPHASIS = re.compile(
+    r"(?<![\\\w*])(?P<b>\*\*)(?=\S)(?P<bold>.+?)(?<=\S)\*\*(?![\w*])"
+    r"|(?<![\\\w_])(?P<u>__)(?=\S)(?P<bold2>.+?)(?<=\S)__(?![\w_])"
+    r"|(?<![\\\w*])\*(?=[^\s*])(?P<italic>.+?)(?<=[^\s*])\*(?![\w*])"
+    r"|(?<![\\\w_])_(?=[^\s_])(?P<italic2>.+?)(?<=[^\s_])_(?![\w_])")
+
+
+def is_markdown(source: str) -> bool:
+    return source.lower().endswith((".md", ".markdown"))
+
+
+def emphasis_spans(text: str, offset: int = 0) -> list[tuple[int, int, str, int]]:
+    """Markdown emphasis in ``text``: (start, end, "bold" or "italic", marker length) of each
+    emphasised run, markers included, nested runs after the run holding them."""
+    spans = []
+    for match in EMPHASIS.finditer(text):
+        name = next(n for n in ("bold", "bold2", "italic", "italic2") if match.group(n) is not None)
+        marker = 2 if name.startswith("bold") else 1
+        spans.append((offset + match.start(), offset + match.end(), name.rstrip("2"), marker))
+        spans += emphasis_spans(match.group(name), offset + match.start(name))
+    return spans
+
+
+def markdown_inline(text: str) -> Text:
+    """``text`` with its Markdown emphasis shown (**Minsk II** in bold) and the asterisks or
+    underscores gone; everything else literal, never Rich markup."""
+    shown = Text()
+    at = 0
+    for match in EMPHASIS.finditer(text):
+        name = next(n for n in ("bold", "bold2", "italic", "italic2") if match.group(n) is not None)
+        shown.append(text[at:match.start()])
+        inner = markdown_inline(match.group(name))
+        inner.stylize(name.rstrip("2"))
+        shown.append_text(inner)
+        at = match.end()
+    shown.append(text[at:])
+    return shown
+
+
+def show_markdown(text: Text, start: int = 0, end: int | None = None,
+                  marker_style: Style | str = "dim") -> None:
+    """Style the Markdown emphasis of ``text.plain[start:end]`` in place, the markers kept (dim):
+    for document text, whose characters must all stay where citations point."""
+    for s, e, style, marker in emphasis_spans(text.plain[start:end], start):
+        text.stylize(style, s + marker, e - marker)
+        text.stylize(marker_style, s, s + marker)
+        text.stylize(marker_style, e - marker, e)
+
+
 def answer_text(answer: Answer, marker: Style | str = "bold") -> Text:
-    """The answer with its ``[n]`` markers styled (only numbers that are real citations)."""
-    text = Text(answer.text)
-    cited = {c.n for c in answer.citations}
+    """The answer with its ``[n]`` markers styled (only numbers that are real citations); the
+    sentences quoted from Markdown documents with their emphasis shown, as those documents mean
+    it (the asterisks gone)."""
+    cited = {c.n: c for c in answer.citations}
+    text = Text()
+    at = 0
     for match in MARKER.finditer(answer.text):
-        if int(match.group(1)) in cited:
-            text.stylize(marker, match.start(), match.end())
+        citation = cited.get(int(match.group(1)))
+        if citation is None:
+            continue
+        quoted = answer.text[at:match.start()]
+        text.append_text(markdown_inline(quoted) if is_markdown(citation.source) else Text(quoted))
+        text.append(match.group(0), marker)
+        at = match.end()
+    text.append(answer.text[at:])
     return text
 
 
@@ -98,15 +158,26 @@ def passage_with_highlights(citations: Sequence[Citation], highlight: Style | st
     while right > end and text[right - 1].isspace():
         right -= 1
     shown = Text("…" if left else "")
+    markdown = is_markdown(passage.source)
+
+    def append(piece: str, style: Style | str = "") -> None:
+        if not markdown:
+            shown.append(piece, style)
+            return
+        rendered = markdown_inline(piece)
+        if style:
+            rendered.stylize(style)
+        shown.append_text(rendered)
+
     at = left  # how far into the passage ``shown`` has come
     for s, e in spans:
         s = max(s, at)
         if s > at:
             gap = text[at:s]
-            shown.append(gap if between or not gap.strip() else " … ")
-        shown.append(text[s:e] if e > s else "", highlight)
+            append(gap if between or not gap.strip() else " … ")
+        append(text[s:e] if e > s else "", highlight)
         at = max(at, e)
-    shown.append(text[at:right])
+    append(text[at:right])
     if right < len(text):
         shown.append("…")
     return shown

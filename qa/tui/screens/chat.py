@@ -311,7 +311,7 @@ class ChatScreen(Screen):
         changed = f" · {len(self.changed)} file(s) changed: ctrl+r updates the index" \
             if self.changed else ""
         self.query_one(StatusBar).set_status(
-            f"Ready · {documents} documents, {chunks} passages indexed{changed} · F1 for help")
+            f"Ready · {documents} documents, {chunks} passages indexed{changed}")
 
     def on_corpus_changed(self, message: CorpusChanged) -> None:
         files = tuple(message.files)
@@ -355,7 +355,7 @@ class ChatScreen(Screen):
         else:
             changes = "".join(f"\n{line}" for line in message.report.changes())
             self.query_one(Transcript).add_note(f"Index rebuilt: {summary}.{changes}")
-            status.set_status(f"Index rebuilt: {summary} · Ready · F1 for help")
+            status.set_status(f"Index rebuilt: {summary} · Ready")
         self.notify(summary, title="Index built" if message.startup else "Index rebuilt",
                     markup=False)
         for warning in message.warnings[:5]:

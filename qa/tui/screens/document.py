@@ -11,7 +11,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from qa.results import Citation
-from qa.tui.render import source_label, split_document
+from qa.tui.render import is_markdown, show_markdown, source_label, split_document
 
 
 class DocumentPart(Widget):
@@ -52,10 +52,18 @@ class DocumentScreen(Screen):
         yield Static(title, id="document-title")
         before, middle, after, cited = split_document(self.document, c.start, c.end)
         with VerticalScroll(id="document-body"):
-            yield DocumentPart(Text(before), id="document-before")
-            yield DocumentPart(Text(middle), cited, id="document-cited")
-            yield DocumentPart(Text(after), id="document-after")
+            yield DocumentPart(self._shown(before), id="document-before")
+            yield DocumentPart(self._shown(middle), cited, id="document-cited")
+            yield DocumentPart(self._shown(after), id="document-after")
         yield Footer()
+
+    def _shown(self, part: str) -> Text:
+        """Document text, literal; a Markdown document's emphasis shown with its markers kept,
+        so every character stays where the offsets say."""
+        text = Text(part)
+        if is_markdown(self.citation.source):
+            show_markdown(text)
+        return text
 
     def on_mount(self) -> None:
         for part in self.query("#document-before, #document-after").results(DocumentPart):

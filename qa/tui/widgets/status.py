@@ -1,4 +1,5 @@
-"""One line above the input: what the app is doing, and a progress bar while indexing."""
+"""One line above the input: what the app is doing, a progress bar while indexing, and the F1
+hint, which stays at the right end however long the rest is (that is cut short instead)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class StatusBar(Horizontal):
         yield Static(id="status-text")
         yield ProgressBar(id="progress", show_eta=False)
         yield Static(id="progress-counts")
+        yield Static("F1 help", id="status-hint")
 
     def on_mount(self) -> None:
         self.set_class(False, "-indexing")
