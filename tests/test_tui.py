@@ -552,6 +552,7 @@ async def test_an_index_of_another_folder_is_explained_not_announced_as_changes(
         await until(pilot, lambda: isinstance(app.screen, ErrorDialog))
         await pilot.pause()
         assert "built for the folder" in painted(app)
+        assert "you are asked first" in painted(app)
         assert not any("changed since" in note for note in seen)
         await pilot.press("enter")
         await pilot.press("ctrl+r")

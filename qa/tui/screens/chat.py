@@ -400,9 +400,11 @@ class ChatScreen(Screen):
                 if entry is not None:
                     entry.set_failed(f"Cannot answer: {error}")
             self.waiting.clear()
-            self.app.push_screen(ErrorDialog(
-                "The index could not be loaded", error,
-                "Press ctrl+r to rebuild the index from the documents, or ctrl+q to quit."))
+            hint = ("Press ctrl+r to rebuild it for this folder (you are asked first: it holds "
+                    "another folder's documents), or ctrl+q to quit."
+                    if self.engine.foreign_index_folder() else
+                    "Press ctrl+r to rebuild the index from the documents, or ctrl+q to quit.")
+            self.app.push_screen(ErrorDialog("The index could not be loaded", error, hint))
 
     # -- actions ----------------------------------------------------------------------------
 
