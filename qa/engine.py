@@ -10,14 +10,15 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from qa.index import store
 from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
-from qa.errors import IndexDamaged, IndexMissing, QAError
+from qa.errors import BadSpan, IndexDamaged, IndexMissing, NoDocument, QAError
 from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
 from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
 
@@ -44,6 +45,8 @@ class Engine:
         self._snapshot: store.IndexSnapshot | None = None
         self._refused: Path | None = None  # a new generation refresh() could not use
         self._lock = threading.RLock()
+        # The generation a question in this thread is answered from (see ``pinned``).
+        self._pinned = threading.local()
         # sha256 of files whose stamp differs from the manifest's, by (path, size, mtime): the app
         # asks for changed files every few seconds, and a touched or edited file is read once.
         self._digests: dict[tuple[Path, int, int], str] = {}
@@ -88,13 +91,25 @@ class Engine:
         report = sync(self.corpus, self.index_dir, self.embedder, rebuild=rebuild,
                       progress=progress, warn=warn, on_wait=on_wait, max_bytes=self.max_bytes)
         with self._lock:
-            if self._snapshot is None or self._snapshot.generation != report.generation:
-                self._snapshot = None
+            live = self._snapshot
+        if live is not None and live.generation != report.generation:
+            # Questions asked meanwhile (a server answers while it updates) keep the previous
+            # generation until the new one is loaded, then switch at once.
+            try:
+                fresh = store.load_snapshot(self.index_dir, expected_params(self.embedder, self.corpus))
+            except QAError:
+                fresh = None  # the next question says what is wrong
+            with self._lock:
+                self._snapshot = fresh
         return report
 
     @property
     def snapshot(self) -> store.IndexSnapshot:
-        """The live index, loaded and verified on first use (raises IndexMissing etc.)."""
+        """The live index, loaded and verified on first use (raises IndexMissing etc.); inside
+        ``pinned()``, the generation pinned."""
+        pinned = getattr(self._pinned, "snapshot", None)
+        if pinned is not None:
+            return pinned
         with self._lock:
             if self._snapshot is None:
                 self._snapshot = store.load_snapshot(self.index_dir,
@@ -124,6 +139,19 @@ class Engine:
             if self._snapshot is loaded:
                 self._snapshot = fresh
             return self._snapshot
+
+    @contextmanager
+    def pinned(self) -> Iterator[store.IndexSnapshot]:
+        """Every read of ``snapshot`` in this thread meanwhile sees one generation, so a question
+        asked while an update switches generations is answered wholly from one of them."""
+        if getattr(self._pinned, "snapshot", None) is not None:
+            yield self._pinned.snapshot
+            return
+        self._pinned.snapshot = self.snapshot
+        try:
+            yield self._pinned.snapshot
+        finally:
+            self._pinned.snapshot = None
 
     def load(self) -> None:
         """Load the index and the model; the slow start-up step, safe in a worker thread."""
@@ -213,11 +241,14 @@ class Engine:
             "changed_files": changed,
         }
 
-    def document_text(self, source: str) -> str:
+    def document_text(self, source: str, exact: bool = False) -> str:
         """The text citations index: for HTML and PDF, the extracted text. ``source`` is the path
         relative to the corpus folder, as citations give it; a path to the file itself (such as
-        seeds/003.txt, from a shell's tab completion) works too."""
+        seeds/003.txt, from a shell's tab completion) works too, unless ``exact``, where only a
+        source of the index is (a server must not resolve paths it is sent)."""
         documents = self.snapshot.documents
+        if source not in documents and exact:
+            raise NoDocument(f"no document {source!r} in the index")
         if source not in documents:
             try:
                 relative = Path(source).resolve().relative_to(self.corpus.resolve()).as_posix()
@@ -226,13 +257,35 @@ class Engine:
             if relative in documents:
                 source = relative
             else:
-                raise QAError(f"no document {source!r} in the index") from None
+                raise NoDocument(f"no document {source!r} in the index") from None
         return documents[source].text
+
+    def span(self, source: str, start: int | None = None, end: int | None = None,
+             exact: bool = False, names: tuple[str, str] = ("start", "end")) -> str:
+        """``document_text(source)[start:end]``, the whole text by default; a span outside the
+        text or reversed is refused with a message saying which (``names`` are what the front
+        end calls the two bounds)."""
+        text = self.document_text(source, exact=exact)
+        start = 0 if start is None else start
+        end = len(text) if end is None else end
+        if not (0 <= start <= end <= len(text)):
+            if 0 <= start <= len(text) and 0 <= end <= len(text):
+                raise BadSpan(f"span {start}:{end} is reversed: {names[0]} must not be after {names[1]}")
+            raise BadSpan(f"span {start}:{end} is outside {source} (0:{len(text)})")
+        return text[start:end]
+
+    def sources(self) -> list[str]:
+        """The documents of the live index, by source (the path relative to the corpus folder)."""
+        return sorted(self.snapshot.documents)
 
     def current_citation(self, citation: Citation) -> Citation | None:
         """``citation`` as it stands in the live index: itself; moved (when its document was
         edited and re-indexed since, but still holds the cited text: the occurrence nearest the
         old place); or None when the cited text is no longer in the document."""
+        with self.pinned():
+            return self._current_citation(citation)
+
+    def _current_citation(self, citation: Citation) -> Citation | None:
         text = self.document_text(citation.source)
         if text[citation.start:citation.end] == citation.text:
             return citation
@@ -249,14 +302,28 @@ class Engine:
         """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed)."""
         from qa.answer.ask import retrieve
 
-        return retrieve(self, encodable(query), weights=None, k=k).passages
+        with self.pinned():
+            return retrieve(self, encodable(query), weights=None, k=k).passages
+
+    def search_in(self, query: str, within: str, k: int = 5) -> list[Passage]:
+        """``search`` kept to one document or folder (``within``, relative to the corpus folder):
+        its best passages among the top ``CANDIDATES`` of the whole index."""
+        from qa.answer.ask import retrieve
+        from qa.search.retrieval import CANDIDATES
+
+        prefix = within.strip("/")
+        with self.pinned():
+            passages = retrieve(self, encodable(query), weights=None, k=CANDIDATES).passages
+        return [p for p in passages if not prefix or p.source == prefix
+                or p.source.startswith(prefix + "/")][:k]
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """Answer ``question`` from the documents, using ``history`` to resolve follow-ups."""
         from qa.answer.ask import answer_question
 
         started = time.perf_counter()
-        answer = answer_question(self, encodable(question), history)
+        with self.pinned():
+            answer = answer_question(self, encodable(question), history)
         answer.timings["total"] = time.perf_counter() - started
         return answer
 

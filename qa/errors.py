@@ -32,3 +32,11 @@ class DiskFull(QAError):
     def __init__(self, message: str, needed: int | None = None):
         super().__init__(message)
         self.needed = needed
+
+
+class NoDocument(QAError):
+    """A source that is not a document of the index."""
+
+
+class BadSpan(QAError):
+    """A span outside a document's text, or reversed."""
