@@ -67,6 +67,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source", help="path relative to the corpus folder, as in citations")
     p.add_argument("--start", type=int, default=None, help="first character (default: 0)")
     p.add_argument("--end", type=int, default=None, help="end character, exclusive")
+
+    for name, help in [("serve", "answer over HTTP: a JSON API, OpenAI-compatible chat, index "
+                                 "updates with progress (and with --web the chat app)"),
+                       ("web", "serve the chat app to a browser (and the HTTP API beside it)")]:
+        p = command(name, help)
+        p.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1; any other needs a token)")
+        p.add_argument("--port", type=_port, default=8765, help="port (default: 8765)")
+        p.add_argument("--token", default=None,
+                       help="require 'Authorization: Bearer TOKEN' on every request "
+                            "(default: $QA_TOKEN)")
+        if name == "serve":
+            p.add_argument("--web", action="store_true", help="also serve the chat app at /web")
+        p.add_argument("--quiet", action="store_true", help="log errors only, not each request")
+
+    command("mcp", "serve tools search, ask and show (and the documents) to an MCP client "
+                   "over stdio")
     return parser
 
 
@@ -302,6 +319,16 @@ def _at_least_one(value: str) -> int:
     return number
 
 
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535, not {value!r}")
+    return number
+
+
 def _megabytes(value: str) -> float:
     try:
         number = float(value)
@@ -424,19 +451,11 @@ def cmd_stats(args) -> int:
 
 def cmd_show(args) -> int:
     engine = _engine(args)
-    text = engine.document_text(args.source)
-    start = args.start or 0
-    end = len(text) if args.end is None else args.end
-    if not (0 <= start <= end <= len(text)):
-        from qa.errors import QAError
-
-        if 0 <= start <= len(text) and 0 <= end <= len(text):
-            raise QAError(f"span {start}:{end} is reversed: --start must not be after --end")
-        raise QAError(f"span {start}:{end} is outside {args.source} (0:{len(text)})")
+    text = engine.span(args.source, args.start, args.end, names=("--start", "--end"))
     # Exactly the text the offsets index, except on a terminal, where it must not move the
     # cursor or print backwards.
-    sys.stdout.write(shown(text[start:end], lines=True) if sys.stdout.isatty() else text[start:end])
-    if not text[start:end].endswith("\n"):
+    sys.stdout.write(shown(text, lines=True) if sys.stdout.isatty() else text)
+    if not text.endswith("\n"):
         sys.stdout.write("\n")
     return 0
 
@@ -473,6 +492,26 @@ def _hold_typeahead():
     return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def cmd_serve(args) -> int:
+    from qa.serve.run import check_binding, serve
+
+    token = args.token if args.token is not None else os.environ.get("QA_TOKEN") or None
+    check_binding(args.host, token)  # before the index is loaded, not after
+    engine = _ready_engine(args, build_if_missing=True)
+    engine.load()
+    serve(engine, args.host, args.port, token, web=args.command == "web" or args.web,
+          quiet=args.quiet)
+    return 0
+
+
+def cmd_mcp(args) -> int:
+    from qa.serve.mcp_server import run_stdio
+
+    engine = _ready_engine(args, build_if_missing=True)
+    run_stdio(engine)
+    return 0
+
+
 COMMANDS = {
     "chat": cmd_chat,
     "index": cmd_index,
@@ -480,4 +519,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "stats": cmd_stats,
     "show": cmd_show,
+    "serve": cmd_serve,
+    "web": cmd_serve,
+    "mcp": cmd_mcp,
 }
