@@ -9,7 +9,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "qa"
 # Lower numbers are lower stages; a module may import its own stage or a lower one. The front
 # ends (the app, the servers) sit on the engine, and the CLI starts them.
-STAGES = {"ingest": 1, "index": 2, "search": 3, "answer": 4, "engine": 5, "serve": 6, "tui": 6}
+STAGES = {"ingest": 1, "index": 2, "search": 3, "answer": 4, "engine": 5, "sessions": 5, "serve": 6,
+          "tui": 6}
 BASE = {"config", "errors", "results"}  # shared values, below every stage
 TOP = 7  # cli.py, __main__.py
 
