@@ -157,19 +157,21 @@ class IndexUpdates:
         ever started, yields one "idle" event."""
         seen = 0
         while True:
+            # Never yield with the lock held: the listener may stop (or be collected) in
+            # another thread.
             with self._changed:
                 fresh = [event for seq, event in self._events if seq > seen]
-                if not fresh:
-                    if not self._running and not self._events:
-                        yield {"event": "idle"}
-                        return
-                    if not self._running and seen >= self._seq:
-                        return
+                idle = not self._running and not self._events
+                over = not self._running and seen >= self._seq
+                if not fresh and not idle and not over:
                     self._changed.wait(timeout)
                     fresh = [event for seq, event in self._events if seq > seen]
                 seen = self._seq
+            if idle:
+                yield {"event": "idle"}
+                return
             if not fresh:
-                if stop is not None and stop():
+                if over or (stop is not None and stop()):
                     return
                 yield None
                 continue
