@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="require 'Authorization: Bearer TOKEN' on every request "
                             "(default: $QA_TOKEN)")
         p.add_argument("--quiet", action="store_true", help="log errors only, not each request")
+
+    command("mcp", "serve tools search, ask and show (and the documents) to an MCP client "
+                   "over stdio")
     return parser
 
 
@@ -497,6 +500,14 @@ def cmd_serve(args) -> int:
     return 0
 
 
+def cmd_mcp(args) -> int:
+    from qa.serve.mcp_server import run_stdio
+
+    engine = _ready_engine(args, build_if_missing=True)
+    run_stdio(engine)
+    return 0
+
+
 COMMANDS = {
     "chat": cmd_chat,
     "index": cmd_index,
@@ -505,4 +516,5 @@ COMMANDS = {
     "stats": cmd_stats,
     "show": cmd_show,
     "serve": cmd_serve,
+    "mcp": cmd_mcp,
 }
