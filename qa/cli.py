@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", type=int, default=None, help="end character, exclusive")
 
     for name, help in [("serve", "answer over HTTP: a JSON API, OpenAI-compatible chat, index "
-                                 "updates with progress")]:
+                                 "updates with progress (and with --web the chat app)"),
+                       ("web", "serve the chat app to a browser (and the HTTP API beside it)")]:
         p = command(name, help)
         p.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1; any other needs a token)")
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--token", default=None,
                        help="require 'Authorization: Bearer TOKEN' on every request "
                             "(default: $QA_TOKEN)")
+        if name == "serve":
+            p.add_argument("--web", action="store_true", help="also serve the chat app at /web")
         p.add_argument("--quiet", action="store_true", help="log errors only, not each request")
 
     command("mcp", "serve tools search, ask and show (and the documents) to an MCP client "
@@ -496,7 +499,8 @@ def cmd_serve(args) -> int:
     check_binding(args.host, token)  # before the index is loaded, not after
     engine = _ready_engine(args, build_if_missing=True)
     engine.load()
-    serve(engine, args.host, args.port, token, quiet=args.quiet)
+    serve(engine, args.host, args.port, token, web=args.command == "web" or args.web,
+          quiet=args.quiet)
     return 0
 
 
@@ -516,5 +520,6 @@ COMMANDS = {
     "stats": cmd_stats,
     "show": cmd_show,
     "serve": cmd_serve,
+    "web": cmd_serve,
     "mcp": cmd_mcp,
 }

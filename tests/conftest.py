@@ -111,3 +111,18 @@ def seeds_engine(tmp_path_factory, real_embedder):
     engine = Engine(SEEDS, index, real_embedder)
     engine.sync()
     return engine
+
+
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true",
+                     help="also run the tests marked slow (the 60 s load test)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked slow run only when asked for (--slow, or -m naming them): CI stays short."""
+    if config.getoption("--slow") or "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow (or -m slow)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -77,17 +77,21 @@ class Guard:
                                                   f"{self.max_body // 1024} KB")
         return await self._app_with_capped_body(scope, receive, send)
 
-    def _refusal(self, scope, headers) -> tuple[int, str] | None:
+    def _refusal(self, scope, headers) -> tuple[int, str, str] | None:
+        """(status, message, the short reason a websocket's close can carry), or None."""
         if self.token is None and not is_loopback(_host_name(headers.get("host", ""))):
             return 403, ("this server answers only requests addressed to a loopback name "
-                         "(127.0.0.1, localhost); start it with --token to serve others")
+                         "(127.0.0.1, localhost); start it with --token to serve others"), \
+                "loopback host names only"
         if scope["type"] == "websocket":
             origin = headers.get("origin")
             if origin is not None and urlsplit(origin).netloc != headers.get("host"):
-                return 403, "a websocket must come from a page of this server"
+                message = "a websocket must come from a page of this server"
+                return 403, message, message
         if self.token is not None and not self._authorized(scope, headers):
             return 401, ("missing or wrong token: send the header 'Authorization: Bearer TOKEN' "
-                         "(the token the server was started with, --token or $QA_TOKEN)")
+                         "(the token the server was started with, --token or $QA_TOKEN)"), \
+                "missing or wrong token"
         return None
 
     def _authorized(self, scope, headers) -> bool:
@@ -110,10 +114,10 @@ class Guard:
     def _token_matches(self, given: str) -> bool:
         return hmac.compare_digest(given.encode("utf-8", "replace"), self.token.encode("utf-8"))
 
-    async def _refuse(self, scope, receive, send, status: int, message: str) -> None:
+    async def _refuse(self, scope, receive, send, status: int, message: str, reason: str) -> None:
         if scope["type"] == "websocket":
             await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": 1008, "reason": message[:120]})
+            await send({"type": "websocket.close", "code": 1008, "reason": reason})
             return
         await self._respond(send, status, message,
                             [(b"www-authenticate", b"Bearer")] if status == 401 else [])
