@@ -97,3 +97,23 @@ def test_the_load_benchmark_passes(tmp_path):
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("PASS")
+
+
+def test_qa_serve_answers_as_qa_ask_does(seeds_engine, tmp_path):
+    load_module = benchmark()
+    index = tmp_path / "index"
+    shutil.copytree(seeds_engine.index_dir, index)
+    reference, _, _ = load_module.cli_reference(seeds_engine.corpus, index, load_module.QUESTIONS[:3],
+                                                rounds=1)
+    server = load_module.start_server(seeds_engine.corpus, index, tmp_path / "serve.log")
+    try:
+        for question in load_module.QUESTIONS[:3]:
+            status, answer = load_module.post(server.host, server.port, "/ask", {"question": question})
+            assert status == 200 and load_module.comparable(answer) == reference[question]
+    finally:
+        server.stop()
+    # uvicorn shuts down gracefully on SIGTERM, then ends by that signal, as a server should.
+    assert server.process.returncode == -15
+    log = (tmp_path / "serve.log").read_text()
+    assert f"qa: serving {seeds_engine.corpus} on http://127.0.0.1:{server.port}" in log
+    assert "Traceback" not in log

@@ -67,7 +67,8 @@ def _chat_command(engine: Engine) -> str:
     import sys
 
     return shlex.join([sys.executable, "-m", "qa", "--corpus", str(engine.corpus),
-                       "--index", str(engine.index_dir), "chat"])
+                       "--index", str(engine.index_dir),
+                       "--max-file-mb", repr(engine.max_bytes / (1024 * 1024)), "chat"])
 
 
 # -- errors ----------------------------------------------------------------------------------
