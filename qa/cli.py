@@ -322,7 +322,8 @@ def cmd_search(args) -> int:
         print(_json({"query": args.query, "results": [p.to_json() for p in passages]}))
         return 0
     for i, p in enumerate(passages, 1):
-        print(f"{i}. {shown(p.source)}:{p.line} [{p.start}:{p.end}] score {p.score:.4f}")
+        where = f" {shown(str(p.locator))}" if p.locator else ""
+        print(f"{i}. {shown(p.source)}:{p.line} [{p.start}:{p.end}]{where} score {p.score:.4f}")
         print(_indent(shown(p.text, lines=True)))
         print()
     if not passages:
@@ -368,7 +369,8 @@ def format_answer(answer) -> str:
         lines.append("")
         lines.append("Sources:")
         for c in answer.citations:
-            where = f"{shown(c.source)}, line {c.line}" + (f", page {c.page}" if c.page else "")
+            where = f"{shown(c.source)}, line {c.line}" + (f", page {c.page}" if c.page else "") \
+                + (f", {shown(str(c.locator))}" if c.locator else "")
             lines.append(f"[{c.n}] {where} [{c.start}:{c.end}]")
             lines.append(_indent(shown(c.text, lines=True)))
     elif answer.passages and not answer.found:
@@ -419,6 +421,8 @@ def cmd_stats(args) -> int:
     print(f"built        {stats['built_at']} in {stats['build_seconds']} s")
     print(f"changed      {'unknown' if changed is None else len(changed)} file(s) since the build"
           + (f" ({shown(name_list(changed, 5))})" if changed else ""))
+    for source, reason in stats["skipped_files"].items():
+        print(f"skipped      {shown(source)}: {shown(reason)}")
     return 0
 
 

@@ -19,7 +19,7 @@ from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, sca
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexDamaged, IndexMissing, QAError
 from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
-from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
+from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
 
 
 def default_scorer():
@@ -211,6 +211,8 @@ class Engine:
             "size_bytes": live["size"],
             "changed_since_build": None if changed is None else len(changed),
             "changed_files": changed,
+            "skipped_files": {s: m["reason"] for s, m in sorted(manifest.get("skipped", {}).items())},
+            "files": [document_metadata(s, m) for s, m in sorted(manifest["documents"].items())],
         }
 
     def document_text(self, source: str) -> str:
@@ -241,7 +243,8 @@ class Engine:
             return None
         doc = self.snapshot.documents[citation.source]
         return dataclasses.replace(citation, start=found, end=found + len(citation.text),
-                                   line=line_of(text, found), page=page_of(doc.page_starts, found))
+                                   line=line_of(text, found), page=page_of(doc.page_starts, found),
+                                   locator=locator_at(doc.locators, found))
 
     # -- questions -------------------------------------------------------------------------
 
@@ -268,7 +271,7 @@ class Engine:
         doc = snap.documents[chunk.source]
         return Passage(chunk.source, chunk.start, chunk.end, doc.text[chunk.start:chunk.end],
                        score, line_of(doc.text, chunk.start), page_of(doc.page_starts, chunk.start),
-                       chunk.sentences)
+                       chunk.sentences, locator=locator_at(doc.locators, chunk.start))
 
 
 class Conversation:
@@ -298,6 +301,17 @@ class Conversation:
     def reset(self) -> None:
         self.turns.clear()
         self.history.clear()
+
+
+def document_metadata(source: str, meta: dict) -> dict:
+    """What the index knows of one document, as `qa stats --json` lists it: its format, the title,
+    author and date it states (when it has them) and its file's modification time."""
+    from datetime import datetime, timezone
+
+    modified = datetime.fromtimestamp(meta["mtime_ns"] / 1e9, timezone.utc)
+    return {"source": source, "format": meta["format"], "chunks": meta["chunks"],
+            **{key: meta[key] for key in ("title", "author", "date") if meta.get(key)},
+            "modified": modified.isoformat(timespec="seconds")}
 
 
 def encodable(text: str) -> str:

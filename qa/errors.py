@@ -32,3 +32,8 @@ class DiskFull(QAError):
     def __init__(self, message: str, needed: int | None = None):
         super().__init__(message)
         self.needed = needed
+
+
+class SkipFile(Exception):
+    """This file cannot be indexed; the message says why, in a few words. The build goes on
+    without it, with one warning naming it (not a QAError: nothing stops)."""

@@ -31,7 +31,7 @@ from qa.answer.scorer import scorer_input
 from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
 from qa.index.late_interaction import TOKEN_WEIGHT
 from qa.index.lexical import terms
-from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
+from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
 from qa.ingest.chunking import default_token_counter
 from qa.search.spelling import Speller, whole_words
 from qa.search.retrieval import (
@@ -271,7 +271,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
         doc = snap.documents[first.source]
         citations.append(Citation(n, first.source, first.start, last.end,
                                   doc.text[first.start:last.end], line_of(doc.text, first.start),
-                                  passage, page_of(doc.page_starts, first.start)))
+                                  passage, page_of(doc.page_starts, first.start),
+                                  locator_at(doc.locators, first.start)))
         parts.append(f"{' '.join(_quoted(g.candidate) for g in group)} [{n}]")
     return Answer(question, True, " ".join(parts), tuple(citations), tuple(found.passages),
                   confidence, query.text, found.timings, evidence)
