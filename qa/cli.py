@@ -55,10 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query")
     p.add_argument("-k", type=_at_least_one, default=5, help="number of passages (default: 5)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    _scope_options(p)
 
     p = command("ask", "answer a question with cited sentences from the documents")
     p.add_argument("question", help='the question, or "-" to read one question per line from stdin')
     p.add_argument("--json", action="store_true", help="print JSON (one object per question)")
+    _scope_options(p)
 
     p = command("stats", "describe the index: documents, chunks, model, size, staleness")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -68,6 +70,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", type=int, default=None, help="first character (default: 0)")
     p.add_argument("--end", type=int, default=None, help="end character, exclusive")
     return parser
+
+
+def _scope_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--in", dest="scope_paths", metavar="PATH", action="append", default=[],
+                        help="only the documents in this folder, file or glob, relative to the "
+                             "corpus folder (repeatable: any of them)")
+    parser.add_argument("--since", metavar="YYYY-MM-DD", type=_day, default=None,
+                        help="only documents dated that day or later (the date a file states, "
+                             "else its modification time)")
+
+
+def _day(value: str) -> str:
+    from datetime import date
+
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, not {value!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +125,8 @@ def _tolerate_any_terminal(args) -> None:
         value = getattr(args, name, None)
         if value is not None:
             setattr(args, name, _typed_text(value))
+    if getattr(args, "scope_paths", None):
+        args.scope_paths = [_typed_text(p) for p in args.scope_paths]
 
 
 def _typed_text(value: str) -> str:
@@ -317,7 +341,9 @@ def cmd_search(args) -> int:
     # A query without a word (empty, punctuation, emoji) matches nothing, rather than whatever
     # passages happen to lie nearest to an empty vector.
     has_words = any(ch.isalnum() for ch in args.query)
-    passages = engine.search(args.query, k=args.k) if has_words else []
+    scope = engine.scope(args.scope_paths, args.since)
+    engine.scoped(scope)  # a scope that holds no document is an error, whatever the query
+    passages = engine.search(args.query, k=args.k, scope=scope) if has_words else []
     if args.json:
         print(_json({"query": args.query, "results": [p.to_json() for p in passages]}))
         return 0
@@ -333,9 +359,11 @@ def cmd_search(args) -> int:
 
 def cmd_ask(args) -> int:
     engine = _ready_engine(args, build_if_missing=True)
+    scope = engine.scope(args.scope_paths, args.since)
+    engine.scoped(scope)  # a scope that holds no document is an error, before any question
     if args.question == "-":
-        return _ask_stream(engine, args.json)
-    answer = engine.ask(args.question)
+        return _ask_stream(engine, args.json, scope)
+    answer = engine.ask(args.question, scope=scope)
     if args.json:
         print(_json(answer.to_json()))
     else:
@@ -343,11 +371,11 @@ def cmd_ask(args) -> int:
     return 0 if answer.found else 0
 
 
-def _ask_stream(engine, as_json: bool) -> int:
+def _ask_stream(engine, as_json: bool, scope=None) -> int:
     from qa.engine import Conversation
 
     engine.load()
-    conversation = Conversation(engine, record=False)
+    conversation = Conversation(engine, record=False, scope=scope)
     if hasattr(sys.stdin, "reconfigure"):
         # Undecodable bytes must not end the stream; in an ASCII locale, questions are UTF-8.
         ascii_locale = codecs.lookup(sys.stdin.encoding or "ascii").name == "ascii"

@@ -20,6 +20,7 @@ from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import IndexDamaged, IndexMissing, QAError
 from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
 from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
+from qa.search.scope import Scope
 
 
 def default_scorer():
@@ -248,20 +249,47 @@ class Engine:
 
     # -- questions -------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 5) -> list[Passage]:
-        """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed)."""
+    def search(self, query: str, k: int = 5, scope: Scope | None = None) -> list[Passage]:
+        """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed),
+        from the documents in ``scope`` (all by default)."""
         from qa.answer.ask import retrieve
 
-        return retrieve(self, encodable(query), weights=None, k=k).passages
+        return retrieve(self, encodable(query), weights=None, k=k,
+                        scoped=self.scoped(scope)).passages
 
-    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
-        """Answer ``question`` from the documents, using ``history`` to resolve follow-ups."""
+    def ask(self, question: str, history: Sequence[Turn] = (), scope: Scope | None = None) -> Answer:
+        """Answer ``question`` from the documents (those in ``scope``, or all), using ``history``
+        to resolve follow-ups."""
         from qa.answer.ask import answer_question
 
         started = time.perf_counter()
-        answer = answer_question(self, encodable(question), history)
+        answer = answer_question(self, encodable(question), history, self.scoped(scope))
         answer.timings["total"] = time.perf_counter() - started
         return answer
+
+    def scope(self, paths: Sequence[str] = (), since: str | None = None) -> Scope:
+        """A Scope of ``paths`` (folders, files or globs relative to the corpus folder; a path
+        to a file or folder inside the corpus, as a shell completes it, works too) and ``since``
+        (YYYY-MM-DD). Raises QAError for a date that is not one."""
+        return Scope(tuple(self._corpus_relative(p) for p in paths), since)
+
+    def scoped(self, scope: Scope | None):
+        """The chunks of the live index in ``scope`` (qa.search.scope.scope_rows), or None for
+        all of them; raises QAError when the scope holds no document."""
+        from qa.search.scope import scope_rows
+
+        return scope_rows(self.snapshot, scope) if scope else None
+
+    def _corpus_relative(self, path: str) -> str:
+        if not any(ch in path for ch in "*?["):
+            try:
+                inside = Path(path).resolve().relative_to(self.corpus.resolve())
+            except (ValueError, OSError):
+                inside = None
+            if inside is not None and Path(path).exists() and \
+                    (Path(path).is_absolute() or not (self.corpus / path).exists()):
+                return inside.as_posix()
+        return path
 
     # -- helpers for front ends --------------------------------------------------------------
 
@@ -282,16 +310,17 @@ class Conversation:
     the app does to show and export them, and none otherwise (``qa ask -``).
     """
 
-    def __init__(self, engine: Engine, record: bool = True):
+    def __init__(self, engine: Engine, record: bool = True, scope: Scope | None = None):
         self.engine = engine
         self.record = record
         self.turns: list[Turn] = []
         self.history: list[Turn] = []
+        self.scope = scope  # the documents its questions are answered from (None: all)
 
     def ask(self, question: str) -> Answer:
         from qa.answer.followup import recent
 
-        answer = self.engine.ask(question, self.history)
+        answer = self.engine.ask(question, self.history, self.scope)
         turn = Turn(question, answer)
         if self.record:
             self.turns.append(turn)
