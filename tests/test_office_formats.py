@@ -142,6 +142,21 @@ def test_a_cut_short_archive_is_skipped_as_damaged(name, kind):
         read_document_bytes(data[:len(data) // 2], kind)
 
 
+@pytest.mark.parametrize("kind, other", [("docx", "book.epub"), ("pptx", "report.docx"),
+                                         ("odt", "report.docx"), ("epub", "slides.pptx")])
+def test_another_zip_archive_is_not_taken_for_the_format(kind, other):
+    with pytest.raises(SkipFile, match=rf"^not a \.{kind} file \(a zip archive without "):
+        read_document_bytes((FIXTURES / other).read_bytes(), kind)
+
+
+def test_an_archive_that_would_unpack_too_large_is_not_read(monkeypatch):
+    from qa.ingest import office
+
+    monkeypatch.setattr(office, "MAX_UNPACKED_BYTES", 10_000)
+    with pytest.raises(SkipFile, match="^unpacks to more than"):
+        read_document(FIXTURES / "report.docx")
+
+
 @pytest.mark.parametrize("kind, data, reason", [
     ("rtf", b"This was never RTF, just text with a .rtf name.", "damaged RTF document"),
     ("notebook", (FIXTURES / "notebook.ipynb").read_bytes()[:300], "damaged notebook (not JSON"),

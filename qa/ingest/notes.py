@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 
 from qa.errors import SkipFile
@@ -90,7 +91,7 @@ def _read_rst(text: str, kind: str) -> Converted:
 def _read_table(text: str, kind: str) -> Converted:
     dialect = csv.excel_tab if kind == "tsv" else _dialect(text)
     try:
-        rows = [row[:MAX_COLUMNS] for row in csv.reader(text.splitlines(), dialect)]
+        rows = [row[:MAX_COLUMNS] for row in csv.reader(io.StringIO(text, newline=""), dialect)]
     except csv.Error as exc:
         raise SkipFile(f"damaged {kind.upper()} file ({exc})") from None
     rows = [[" ".join(cell.split()) for cell in row] for row in rows if any(c.strip() for c in row)]

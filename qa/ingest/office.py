@@ -42,7 +42,15 @@ def _archive(data: bytes, kind: str) -> zipfile.ZipFile:
         raise SkipFile(f"damaged .{kind} file (not a readable zip archive)") from None
     if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
         raise SkipFile(f"unpacks to more than {MAX_UNPACKED_BYTES >> 20} MB")
+    main = _MAIN_PART[kind]
+    if main not in archive.namelist():
+        raise SkipFile(f"not a .{kind} file (a zip archive without {main})")
     return archive
+
+
+# The part every file of the kind holds.
+_MAIN_PART = {"docx": "word/document.xml", "pptx": "ppt/presentation.xml", "odt": "content.xml",
+              "epub": "META-INF/container.xml"}
 
 
 def _xml_field(archive: zipfile.ZipFile, member: str, *paths: str) -> str:
