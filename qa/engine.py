@@ -93,6 +93,26 @@ class Engine:
                 self._snapshot = None
         return report
 
+    def watch(self, on_update: Callable[[SyncReport], None], *,
+              on_error: Callable[[QAError], None] | None = None,
+              stop: threading.Event | None = None, **sync_options) -> None:
+        """Keep the index current until ``stop`` is set (or ctrl+c): after each batch of changes
+        in the corpus folder (qa.index.watcher), an incremental ``sync``; ``on_update`` gets each
+        report that changed the index. A failed update goes to ``on_error`` (raised without one),
+        and the next batch tries again. Call ``sync`` first: this waits for changes."""
+        from qa.index.watcher import corpus_changes
+
+        for _ in corpus_changes(self.corpus, self.index_dir, stop):
+            try:
+                report = self.sync(**sync_options)
+            except QAError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                continue
+            if report.changed:
+                on_update(report)
+
     @property
     def snapshot(self) -> store.IndexSnapshot:
         """The live index, loaded and verified on first use (raises IndexMissing etc.)."""
