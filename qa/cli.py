@@ -274,8 +274,8 @@ def _watch(engine, as_json: bool) -> int:
             print(json.dumps(report.to_json()), flush=True)
             return
         changes = "; ".join(report.changes(limit=5))
-        print(shown(f"{datetime.now():%H:%M:%S} {report.summary()}" + (f" ({changes})" if changes else "")),
-              flush=True)
+        line = f"{datetime.now():%H:%M:%S} {report.summary()}" + (f" ({changes})" if changes else "")
+        print(shown(line), flush=True)
 
     def failed(exc) -> None:
         bar.close()

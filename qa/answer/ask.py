@@ -89,8 +89,9 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
     if weights is None:
         weights = dict.fromkeys(text_terms, 1.0)
     weights = dict(list(weights.items())[:MAX_QUERY_TERMS])
-    lexical = lexical_candidates(within(bm25_scores(snap.bm25, list(weights), list(weights.values())),
-                                        scoped.rows if scoped else None), dense, CANDIDATES)
+    scores = within(bm25_scores(snap.bm25, list(weights), list(weights.values())),
+                    scoped.rows if scoped else None)
+    lexical = lexical_candidates(scores, dense, CANDIDATES)
     fused = normalized_score_fusion(dense, lexical, dense_weight(len(weights)))
     fused = rerank_by_phrases(fused, text_terms, snap.chunk_terms)
     # Copies collapsed first, so the word re-rank sees RERANK_HEAD distinct passages.

@@ -168,6 +168,7 @@ def _in_reading_order(shapes) -> list:
 
 
 def _add_shape(laid: TextBuilder, shape) -> None:
+    from pptx.enum.shapes import PP_PLACEHOLDER
     from pptx.shapes.group import GroupShape
 
     if isinstance(shape, GroupShape):
@@ -181,7 +182,8 @@ def _add_shape(laid: TextBuilder, shape) -> None:
     if not shape.has_text_frame:
         return
     # The body of a content layout is a bulleted list; a text box holds paragraphs.
-    bulleted = shape.is_placeholder and shape.placeholder_format.type in (2, 7)  # BODY, OBJECT
+    bulleted = shape.is_placeholder and \
+        shape.placeholder_format.type in (PP_PLACEHOLDER.BODY, PP_PLACEHOLDER.OBJECT)
     for paragraph in shape.text_frame.paragraphs:
         text = _line(paragraph.text)
         if bulleted or paragraph.level:

@@ -134,10 +134,10 @@ def _converted(kind: str, data: bytes) -> Extracted:
         raise SkipFile(f"unreadable {CONVERTED[kind]} (nested too deeply)") from None
     except Exception as exc:  # the libraries raise many kinds of error on damaged or hostile files
         raise SkipFile(f"unreadable {CONVERTED[kind]} ({_reason(exc)})") from None
-    return extracted(converted, kind, encoding)
+    return _extracted(converted, kind, encoding)
 
 
-def extracted(converted: Converted, kind: str, encoding: str) -> Extracted:
+def _extracted(converted: Converted, kind: str, encoding: str) -> Extracted:
     return Extracted(converted.text, kind, encoding, blocks=converted.blocks, title=converted.title,
                      locators=converted.locators, author=converted.author, date=converted.date)
 
