@@ -33,7 +33,7 @@ def _read_notebook(text: str, kind: str) -> Converted:
     try:
         notebook = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SkipFile(f"damaged notebook (not JSON: {exc.msg} at line {exc.lineno})") from None
+        raise SkipFile(f"damaged notebook (not JSON: {exc.msg}, line {exc.lineno})") from None
     if not isinstance(notebook, dict):
         raise SkipFile("not a Jupyter notebook (no cells)")
     cells = notebook.get("cells")
