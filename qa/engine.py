@@ -20,7 +20,8 @@ from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, sca
 from qa.index.embedder import Embedder, SentenceTransformerEmbedder
 from qa.errors import BadSpan, IndexDamaged, IndexMissing, NoDocument, QAError
 from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
-from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
+from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
+from qa.search.scope import Scope
 
 
 def default_scorer():
@@ -102,6 +103,26 @@ class Engine:
             with self._lock:
                 self._snapshot = fresh
         return report
+
+    def watch(self, on_update: Callable[[SyncReport], None], *,
+              on_error: Callable[[QAError], None] | None = None,
+              stop: threading.Event | None = None, **sync_options) -> None:
+        """Keep the index current until ``stop`` is set (or ctrl+c): after each batch of changes
+        in the corpus folder (qa.index.watcher), an incremental ``sync``; ``on_update`` gets each
+        report that changed the index. A failed update goes to ``on_error`` (raised without one),
+        and the next batch tries again. Call ``sync`` first: this waits for changes."""
+        from qa.index.watcher import corpus_changes
+
+        for _ in corpus_changes(self.corpus, self.index_dir, stop):
+            try:
+                report = self.sync(**sync_options)
+            except QAError as exc:
+                if on_error is None:
+                    raise
+                on_error(exc)
+                continue
+            if report.changed:
+                on_update(report)
 
     @property
     def snapshot(self) -> store.IndexSnapshot:
@@ -239,6 +260,8 @@ class Engine:
             "size_bytes": live["size"],
             "changed_since_build": None if changed is None else len(changed),
             "changed_files": changed,
+            "skipped_files": {s: m["reason"] for s, m in sorted(manifest.get("skipped", {}).items())},
+            "files": [document_metadata(s, m) for s, m in sorted(manifest["documents"].items())],
         }
 
     def document_text(self, source: str, exact: bool = False) -> str:
@@ -294,38 +317,58 @@ class Engine:
             return None
         doc = self.snapshot.documents[citation.source]
         return dataclasses.replace(citation, start=found, end=found + len(citation.text),
-                                   line=line_of(text, found), page=page_of(doc.page_starts, found))
+                                   line=line_of(text, found), page=page_of(doc.page_starts, found),
+                                   locator=locator_at(doc.locators, found))
 
     # -- questions -------------------------------------------------------------------------
 
-    def search(self, query: str, k: int = 5) -> list[Passage]:
-        """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed)."""
+    def search(self, query: str, k: int = 5, scope: Scope | None = None) -> list[Passage]:
+        """The top ``k`` passages for ``query`` (fused dense + BM25, near-duplicates collapsed),
+        from the documents in ``scope`` (all by default)."""
         from qa.answer.ask import retrieve
 
         with self.pinned():
-            return retrieve(self, encodable(query), weights=None, k=k).passages
+            return retrieve(self, encodable(query), weights=None, k=k,
+                            scoped=self.scoped(scope)).passages
 
     def search_in(self, query: str, within: str, k: int = 5) -> list[Passage]:
-        """``search`` kept to one document or folder (``within``, relative to the corpus folder):
-        its best passages among the top ``CANDIDATES`` of the whole index."""
-        from qa.answer.ask import retrieve
-        from qa.search.retrieval import CANDIDATES
+        """``search`` kept to one document or folder (``within``, relative to the corpus folder)."""
+        return self.search(query, k, self.scope([within]) if within.strip("/") else None)
 
-        prefix = within.strip("/")
-        with self.pinned():
-            passages = retrieve(self, encodable(query), weights=None, k=CANDIDATES).passages
-        return [p for p in passages if not prefix or p.source == prefix
-                or p.source.startswith(prefix + "/")][:k]
-
-    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
-        """Answer ``question`` from the documents, using ``history`` to resolve follow-ups."""
+    def ask(self, question: str, history: Sequence[Turn] = (), scope: Scope | None = None) -> Answer:
+        """Answer ``question`` from the documents (those in ``scope``, or all), using ``history``
+        to resolve follow-ups."""
         from qa.answer.ask import answer_question
 
         started = time.perf_counter()
         with self.pinned():
-            answer = answer_question(self, encodable(question), history)
+            answer = answer_question(self, encodable(question), history, self.scoped(scope))
         answer.timings["total"] = time.perf_counter() - started
         return answer
+
+    def scope(self, paths: Sequence[str] = (), since: str | None = None) -> Scope:
+        """A Scope of ``paths`` (folders, files or globs relative to the corpus folder; a path
+        to a file or folder inside the corpus, as a shell completes it, works too) and ``since``
+        (YYYY-MM-DD). Raises QAError for a date that is not one."""
+        return Scope(tuple(self._corpus_relative(p) for p in paths), since)
+
+    def scoped(self, scope: Scope | None):
+        """The chunks of the live index in ``scope`` (qa.search.scope.scope_rows), or None for
+        all of them; raises QAError when the scope holds no document."""
+        from qa.search.scope import scope_rows
+
+        return scope_rows(self.snapshot, scope) if scope else None
+
+    def _corpus_relative(self, path: str) -> str:
+        if not any(ch in path for ch in "*?["):
+            try:
+                inside = Path(path).resolve().relative_to(self.corpus.resolve())
+            except (ValueError, OSError):
+                inside = None
+            if inside is not None and Path(path).exists() and \
+                    (Path(path).is_absolute() or not (self.corpus / path).exists()):
+                return inside.as_posix()
+        return path
 
     # -- helpers for front ends --------------------------------------------------------------
 
@@ -335,7 +378,7 @@ class Engine:
         doc = snap.documents[chunk.source]
         return Passage(chunk.source, chunk.start, chunk.end, doc.text[chunk.start:chunk.end],
                        score, line_of(doc.text, chunk.start), page_of(doc.page_starts, chunk.start),
-                       chunk.sentences)
+                       chunk.sentences, locator=locator_at(doc.locators, chunk.start))
 
 
 class Conversation:
@@ -346,16 +389,20 @@ class Conversation:
     the app does to show and export them, and none otherwise (``qa ask -``).
     """
 
-    def __init__(self, engine: Engine, record: bool = True):
+    def __init__(self, engine: Engine, record: bool = True, scope: Scope | None = None):
         self.engine = engine
         self.record = record
         self.turns: list[Turn] = []
         self.history: list[Turn] = []
+        self.scope = scope  # the documents its questions are answered from (None: all)
 
     def ask(self, question: str) -> Answer:
         from qa.answer.followup import recent
 
-        answer = self.engine.ask(question, self.history)
+        # Asked without a scope when there is none: engines standing in for this one in the app's
+        # tests take (question, history).
+        answer = self.engine.ask(question, self.history, scope=self.scope) if self.scope \
+            else self.engine.ask(question, self.history)
         turn = Turn(question, answer)
         if self.record:
             self.turns.append(turn)
@@ -365,6 +412,17 @@ class Conversation:
     def reset(self) -> None:
         self.turns.clear()
         self.history.clear()
+
+
+def document_metadata(source: str, meta: dict) -> dict:
+    """What the index knows of one document, as `qa stats --json` lists it: its format, the title,
+    author and date it states (when it has them) and its file's modification time."""
+    from datetime import datetime, timezone
+
+    modified = datetime.fromtimestamp(meta["mtime_ns"] / 1e9, timezone.utc)
+    return {"source": source, "format": meta["format"], "chunks": meta["chunks"],
+            **{key: meta[key] for key in ("title", "author", "date") if meta.get(key)},
+            "modified": modified.isoformat(timespec="seconds")}
 
 
 def encodable(text: str) -> str:

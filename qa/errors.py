@@ -40,3 +40,8 @@ class NoDocument(QAError):
 
 class BadSpan(QAError):
     """A span outside a document's text, or reversed."""
+
+
+class SkipFile(Exception):
+    """This file cannot be indexed; the message says why, in a few words. The build goes on
+    without it, with one warning naming it (not a QAError: nothing stops)."""

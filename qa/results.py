@@ -8,6 +8,33 @@ from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
+class Locator:
+    """Where a part of a converted document starts, beyond its line: a slide of a presentation, a
+    chapter of a book, a message of a mailbox (PDF pages keep their own ``page``)."""
+
+    start: int  # offset in the document's text
+    kind: str  # "slide", "chapter" or "message"
+    number: int  # 1-based, in the document's order
+    label: str = ""  # the slide's or chapter's title, the message's subject and sender
+    date: str = ""  # ISO date of a message
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.number}" + (f" ({self.label})" if self.label else "")
+
+    def to_json(self) -> dict:
+        data = {"kind": self.kind, "number": self.number, "label": self.label}
+        if self.date:
+            data["date"] = self.date
+        return data
+
+
+def locator_at(locators: Sequence[Locator], offset: int) -> Locator | None:
+    """The part of the document holding ``offset``, or None (before the first, or none)."""
+    at = bisect.bisect_right([loc.start for loc in locators], offset)
+    return locators[at - 1] if at else None
+
+
+@dataclass(frozen=True)
 class Passage:
     """A retrieved chunk: ``text == document[start:end]``."""
 
@@ -22,13 +49,16 @@ class Passage:
     # The span of the sentence that best matches the question, when one was picked out (the
     # closest passages of a question the documents do not cover): previews start there.
     focus: tuple[int, int] | None = None
+    locator: Locator | None = None
 
     def to_json(self) -> dict:
-        data = {k: v for k, v in asdict(self).items() if k != "sentences"}
+        data = {k: v for k, v in asdict(self).items() if k not in ("sentences", "locator")}
         data["score"] = round(self.score, 4)
         for key in ("page", "focus"):
             if data[key] is None:
                 data.pop(key)
+        if self.locator is not None:
+            data["locator"] = self.locator.to_json()
         return data
 
     def as_citation(self, n: int) -> Citation:
@@ -37,7 +67,7 @@ class Passage:
         start, end = self.focus if self.focus is not None else (self.start, self.end)
         line = self.line + self.text.count("\n", 0, start - self.start)
         return Citation(n, self.source, start, end, self.text[start - self.start:end - self.start],
-                        line, self, self.page)
+                        line, self, self.page, self.locator)
 
     def lead(self) -> tuple[int, str]:
         """(line, text) from its best-matching sentence on ("…" marks a cut), or of all of it."""
@@ -59,6 +89,7 @@ class Citation:
     line: int
     passage: Passage
     page: int | None = None
+    locator: Locator | None = None
 
     def to_json(self) -> dict:
         data = {"n": self.n, "source": self.source, "start": self.start, "end": self.end,
@@ -66,6 +97,8 @@ class Citation:
                 "passage": {"start": self.passage.start, "end": self.passage.end}}
         if self.page is not None:
             data["page"] = self.page
+        if self.locator is not None:
+            data["locator"] = self.locator.to_json()
         return data
 
 

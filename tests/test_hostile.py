@@ -48,29 +48,30 @@ def test_bad_files_are_skipped_with_one_line_each(tmp_path, fake_cli):
     (corpus / "broken.pdf").write_bytes(b"%PDF-1.4\nnot really a pdf\n")
     # Not a bad file: UTF-16 without a byte order mark is read as text.
     (corpus / "utf16-no-bom.txt").write_bytes("The harbour ferry sails at noon.".encode("utf-16-le"))
-    (corpus / "notes.docx").write_bytes(b"PK\x03\x04 not a supported type")  # ignored silently
+    (corpus / "notes.docx").write_bytes(b"PK\x03\x04 not really a zip archive")
+    (corpus / "sheet.xlsx").write_bytes(b"PK\x03\x04 not a supported type")  # ignored silently
     (corpus / b"caf\xe9.txt".decode("utf-8", "surrogateescape")).write_text(GOOD)
     (corpus / "red\x1b[31m.txt").write_text(GOOD)
 
     code, out, err = fake_cli("index", "--corpus", corpus, "--index", index)
     assert code == 0
     warnings = one_line_messages(err)
-    assert len(warnings) == 7, err
+    assert len(warnings) == 8, err
     assert "\x1b" not in err and "utf16-no-bom.txt" not in err
-    for name in ("photo.txt", "noise.md", "empty.txt", "blank.md", "broken.pdf",
+    for name in ("photo.txt", "noise.md", "empty.txt", "blank.md", "broken.pdf", "notes.docx",
                  "caf", "red\u241b[31m.txt"):
         assert sum(name in w for w in warnings) == 1, (name, err)
     assert all(w.startswith("qa: warning: skipped ") for w in warnings)
-    assert "notes.docx" not in err
+    assert "sheet.xlsx" not in err
     stats = json.loads(fake_cli("stats", "--json", "--corpus", corpus, "--index", index)[1])
-    assert (stats["documents"], stats["skipped"]) == (2, 5)
+    assert (stats["documents"], stats["skipped"]) == (2, 6)
     code, out, _ = fake_cli("search", "storm keeper eleven days", "--corpus", corpus, "--index", index)
     assert code == 0 and "lighthouse.txt" in out
     code, out, _ = fake_cli("show", "utf16-no-bom.txt", "--corpus", corpus, "--index", index)
     assert code == 0 and out.strip() == "The harbour ferry sails at noon."
     # Nothing changed: the next run says so, still naming the skipped files.
     code, out, err = fake_cli("index", "--corpus", corpus, "--index", index)
-    assert code == 0 and "up to date" in out and len(one_line_messages(err)) == 7
+    assert code == 0 and "up to date" in out and len(one_line_messages(err)) == 8
 
 
 def test_a_corpus_of_only_bad_files_is_one_clear_error(tmp_path, fake_cli):

@@ -31,8 +31,9 @@ from qa.answer.scorer import scorer_input
 from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
 from qa.index.late_interaction import TOKEN_WEIGHT
 from qa.index.lexical import terms
-from qa.results import Answer, Citation, Passage, Turn, line_of, page_of
+from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
 from qa.ingest.chunking import default_token_counter
+from qa.search.scope import ScopedRows
 from qa.search.spelling import Speller, whole_words
 from qa.search.retrieval import (
     CANDIDATES,
@@ -45,6 +46,7 @@ from qa.search.retrieval import (
     normalized_score_fusion,
     rerank_by_phrases,
     rerank_by_words,
+    within,
 )
 
 MAX_QUERY_CHARS = 2000
@@ -67,8 +69,10 @@ class Retrieval:
     timings: dict = field(default_factory=dict)
 
 
-def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) -> Retrieval:
-    """Fused dense + BM25 ranking of chunks for one query, near-duplicates collapsed."""
+def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
+             scoped: ScopedRows | None = None) -> Retrieval:
+    """Fused dense + BM25 ranking of chunks for one query, near-duplicates collapsed; with
+    ``scoped``, of those chunks alone (filtered before ranking)."""
     snap = engine.snapshot
     text = text[:MAX_QUERY_CHARS]
     timings = {}
@@ -79,13 +83,15 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5) ->
     else:
         vector, words, word_ids = engine.embedder.encode([text])[0], None, None
     t1 = time.perf_counter()
-    dense = dense_ranking(snap.vectors, vector, snap.row_of_id, CANDIDATES)
+    dense = dense_ranking(snap.vectors, vector, snap.row_of_id, CANDIDATES,
+                          scoped.ids if scoped else None)
     text_terms = terms(text)
     if weights is None:
         weights = dict.fromkeys(text_terms, 1.0)
     weights = dict(list(weights.items())[:MAX_QUERY_TERMS])
-    lexical = lexical_candidates(bm25_scores(snap.bm25, list(weights), list(weights.values())),
-                                 dense, CANDIDATES)
+    scores = within(bm25_scores(snap.bm25, list(weights), list(weights.values())),
+                    scoped.rows if scoped else None)
+    lexical = lexical_candidates(scores, dense, CANDIDATES)
     fused = normalized_score_fusion(dense, lexical, dense_weight(len(weights)))
     fused = rerank_by_phrases(fused, text_terms, snap.chunk_terms)
     # Copies collapsed first, so the word re-rank sees RERANK_HEAD distinct passages.
@@ -188,7 +194,8 @@ def _quoted(sentence: Candidate) -> str:
     return " ".join(sentence.text.split())
 
 
-def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
+def answer_question(engine, question: str, history: Sequence[Turn],
+                    scoped: ScopedRows | None = None) -> Answer:
     question = " ".join(question.split())
     if not question:
         return Answer(question, False, "Please type a question.")
@@ -198,12 +205,13 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     if query.unresolved:
         return Answer(question, False, f"The last question was not answered, so “{query.unresolved}” "
                       "points at no one: please ask again with a name.", query=query.text)
-    found = retrieve(engine, query.text, query.terms, k=8)
+    found = retrieve(engine, query.text, query.terms, k=8, scoped=scoped)
     t0 = time.perf_counter()
     snap = engine.snapshot
     pool = list(zip(found.passages, found.rows))[:PASSAGES_CONSIDERED]
     if query.is_followup and query.own_terms():
-        own = retrieve(engine, query.own_text, query.own_terms(), k=PASSAGES_CONSIDERED)
+        own = retrieve(engine, query.own_text, query.own_terms(), k=PASSAGES_CONSIDERED,
+                       scoped=scoped)
         seen = {row for _, row in pool}
         pool += [(p, r) for p, r in zip(own.passages, own.rows) if r not in seen][:FOLLOWUP_OWN_PASSAGES]
     bare = query.is_followup and not query.own_terms()
@@ -212,7 +220,7 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
     # it was saying: the passages around its citations come first.
     said = already_said(history) if bare else []
     if said:
-        around = _rows_around(snap, said)
+        around = [r for r in _rows_around(snap, said) if scoped is None or r in scoped.members]
         top = max((p.score for p, _ in pool), default=0.0)
         pool = [(engine.passage(r, top), r) for r in around] + \
             [(p, r) for p, r in pool if r not in around]
@@ -271,7 +279,8 @@ def answer_question(engine, question: str, history: Sequence[Turn]) -> Answer:
         doc = snap.documents[first.source]
         citations.append(Citation(n, first.source, first.start, last.end,
                                   doc.text[first.start:last.end], line_of(doc.text, first.start),
-                                  passage, page_of(doc.page_starts, first.start)))
+                                  passage, page_of(doc.page_starts, first.start),
+                                  locator_at(doc.locators, first.start)))
         parts.append(f"{' '.join(_quoted(g.candidate) for g in group)} [{n}]")
     return Answer(question, True, " ".join(parts), tuple(citations), tuple(found.passages),
                   confidence, query.text, found.timings, evidence)

@@ -31,6 +31,7 @@ from qa.index.late_interaction import (
     quantize,
 )
 from qa.index.lexical import TERM_RULES
+from qa.ingest.readers import FORMATS
 from qa.index.store import ChunkRecord, Span, StoredDocument, search_text
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
@@ -196,7 +197,8 @@ def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
     files = sorted(files + _kept_from(unreadable, corpus, previous), key=lambda f: f.source)
     if not files:
         cannot = "".join(f"; cannot read {folder} ({reason})" for folder, reason in unreadable.items())
-        raise QAError(f"no documents (.txt, .md, .html, .pdf) in corpus folder {corpus}{cannot}")
+        kinds = ", ".join(s for s in FORMATS if s not in (".text", ".markdown", ".htm", ".xhtml"))
+        raise QAError(f"no documents ({kinds}) in corpus folder {corpus}{cannot}")
     for folder, reason in sorted(unreadable.items()):
         kept = sum(in_folders(f.source, [folder]) for f in files)
         warn("", f"cannot read the folder {folder} ({reason}); " + (
@@ -359,7 +361,8 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
             sources.setdefault(kind, []).append(source)
         documents[source] = StoredDocument(source, doc.text, doc.sha256, doc.format, file.size,
                                            file.mtime_ns, segments_hash, tuple(doc.page_starts),
-                                           tuple(doc.blocks), doc.title)
+                                           tuple(doc.blocks), doc.title, tuple(doc.locators),
+                                           doc.author, doc.date)
         if old and old.sha256 == doc.sha256 and old.segments_hash == segments_hash:
             chunks.extend(old_chunks.get(source, ()))
             continue

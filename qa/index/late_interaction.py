@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -126,11 +127,14 @@ class TokenVectors:
 
     def __post_init__(self) -> None:
         self.first = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
-        # Document frequency of each word piece over chunks (for the question's idf weights).
+
+    @cached_property
+    def doc_freq(self) -> np.ndarray:
+        """Document frequency of each word piece over chunks (for the question's idf weights);
+        computed at the first question, not for every generation a build writes."""
         chunk_of = np.repeat(np.arange(len(self.counts)), self.counts)
         pairs = np.unique(chunk_of.astype(np.int64) * (self.vocabulary_size + 1) + self.ids)
-        self.doc_freq = np.bincount(pairs % (self.vocabulary_size + 1),
-                                    minlength=self.vocabulary_size + 1)
+        return np.bincount(pairs % (self.vocabulary_size + 1), minlength=self.vocabulary_size + 1)
 
     def of_chunk(self, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(int8 vectors, scales, ids) of chunk ``row``: the form a new generation copies."""

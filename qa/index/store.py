@@ -42,10 +42,12 @@ from qa.errors import (DiskFull, IndexBusy, IndexDamaged, IndexIncompatible, Ind
 from qa.index.late_interaction import Projection, TokenVectors
 from qa.ingest.html import Block
 from qa.index.lexical import TERM_RULES, terms
+from qa.results import Locator
 
-SCHEMA = 5  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
+SCHEMA = 6  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
 # 4: a list marker ("1.") is part of its item's sentence; 5: structured HTML and Markdown
-# (structure.json), headings kept, chunks know their heading path
+# (structure.json), headings kept, chunks know their heading path; 6: office, mail, notebook and
+# table formats, locators (slide, chapter, message) and metadata (title, author, date) per document
 CURRENT = "CURRENT"
 LOCK = ".lock"
 BUILD_PREFIX = ".build-"
@@ -86,6 +88,19 @@ class StoredDocument:
     page_starts: tuple[int, ...] = ()
     blocks: tuple[Block, ...] = ()
     title: str = ""
+    locators: tuple[Locator, ...] = ()
+    author: str = ""
+    date: str = ""  # ISO 8601, as the file states it; see ``day``
+
+    @property
+    def day(self) -> str:
+        """The document's date as YYYY-MM-DD: the one it states, else its file's modification
+        time (UTC)."""
+        if self.date[:10]:
+            return self.date[:10]
+        from datetime import datetime, timezone
+
+        return datetime.fromtimestamp(self.mtime_ns / 1e9, timezone.utc).date().isoformat()
 
 
 @dataclass
@@ -485,6 +500,11 @@ def _blocks(flat: list) -> tuple[Block, ...]:
                  for i in range(0, len(flat), 4))
 
 
+def _locators(rows: list) -> tuple[Locator, ...]:
+    return tuple(Locator(int(start), str(kind), int(number), str(label), str(date))
+                 for start, kind, number, label, date in rows)
+
+
 def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dict,
                           structure_json: dict | None = None):
     structure_json = structure_json or {}
@@ -500,6 +520,9 @@ def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dic
             page_starts=tuple(meta.get("page_starts", ())),
             blocks=_blocks(structure_json.get(source, {}).get("blocks", [])),
             title=structure_json.get(source, {}).get("title", ""),
+            locators=_locators(structure_json.get(source, {}).get("locators", [])),
+            author=structure_json.get(source, {}).get("author", ""),
+            date=structure_json.get(source, {}).get("date", ""),
         )
         for source, meta in manifest["documents"].items()
     }
@@ -625,8 +648,10 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     _write_json(build / "chunks.json", encode_chunks(chunks))
     _write_json(build / "documents.json", {s: d.text for s, d in documents.items()})
     _write_json(build / "structure.json", {
-        s: {"title": d.title, "blocks": [x for b in d.blocks for x in (b.start, b.end, b.kind, b.level)]}
-        for s, d in documents.items() if d.blocks or d.title})
+        s: {"title": d.title, "blocks": [x for b in d.blocks for x in (b.start, b.end, b.kind, b.level)],
+            "locators": [[x.start, x.kind, x.number, x.label, x.date] for x in d.locators],
+            "author": d.author, "date": d.date}
+        for s, d in documents.items() if d.blocks or d.title or d.locators or d.author or d.date})
     _write_json(build / "terms.json", doc_freq)
     faiss.write_index(vectors, str(build / "vectors.faiss"))
     np.save(build / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float16),
@@ -647,6 +672,9 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
             "segments_hash": d.segments_hash,
             "chunks": per_source[s],
             **({"page_starts": list(d.page_starts)} if d.page_starts else {}),
+            # What the file says of itself, for `qa stats` (which reads nothing else).
+            **{key: value[:MAX_METADATA_CHARS] for key, value in
+               (("title", d.title), ("author", d.author), ("date", d.date)) if value},
         }
         for s, d in documents.items()
     }
@@ -660,6 +688,10 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     _fsync_dir(index_dir)
     _point_to(index_dir, final)
     return final
+
+
+# A title or author longer than this is cut in the manifest (the text keeps it whole).
+MAX_METADATA_CHARS = 200
 
 
 def _point_to(index_dir: Path, generation: Path) -> None:

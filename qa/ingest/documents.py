@@ -13,6 +13,7 @@ from qa.config import DEFAULT_MAX_FILE_BYTES
 from qa.errors import QAError
 from qa.ingest.html import Block
 from qa.ingest.readers import Extracted, SkipFile, format_of, read_document_bytes, visible_controls
+from qa.results import Locator
 
 
 # A longer path fails in every call that takes one (ENAMETOOLONG: PATH_MAX on Linux).
@@ -38,6 +39,9 @@ class Document:
     page_starts: tuple[int, ...] = ()
     blocks: tuple[Block, ...] = ()
     title: str = ""
+    locators: tuple[Locator, ...] = ()
+    author: str = ""
+    date: str = ""
 
 
 def scan_corpus(corpus: Path, max_bytes: int, warn=None,
@@ -258,7 +262,8 @@ def load_document(file: CorpusFile, sha256: str, data: bytes | None = None) -> D
         data, sha256 = read_corpus_file(file)
     extracted: Extracted = read_document_bytes(data, format_of(file.path))
     return Document(file.source, extracted.text, sha256, extracted.format, extracted.page_starts,
-                    extracted.blocks, extracted.title)
+                    extracted.blocks, extracted.title, extracted.locators, extracted.author,
+                    extracted.date)
 
 
 __all__ = ["UNREADABLE", "CorpusFile", "Document", "FileGone", "SkipFile", "file_sha256",

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from qa.results import Locator
+
 # Never content: code, styling, widgets and embedded objects.
 _DROPPED_TAGS = frozenset("""script style noscript template svg math canvas iframe object embed
     form button input select textarea option datalist dialog head title meta link""".split())
@@ -51,6 +53,9 @@ class Converted:
     text: str
     blocks: tuple[Block, ...]
     title: str
+    locators: tuple[Locator, ...] = ()
+    author: str = ""
+    date: str = ""
 
 
 def html_to_text(markup: str) -> Converted | None:
@@ -250,32 +255,73 @@ class _Walker:
                 self.add("row", 0, " | ".join(filled))
 
     def converted(self, title: str) -> Converted:
-        parts: list[str] = []
-        blocks: list[Block] = []
-        offset = 0
-        previous = None
+        laid = TextBuilder()
         for kind, level, text in self.blocks:
-            if parts:
-                tight = kind == previous and kind in ("item", "row")
-                separator = "\n" if tight else "\n\n"
-                parts.append(separator)
-                offset += len(separator)
-            parts.append(text)
-            blocks.append(Block(offset, offset + len(text), kind, level))
-            offset += len(text)
-            previous = kind
+            laid.add(kind, level, text)
+        text, blocks = laid.text(), tuple(laid.blocks)
         headings = [b for b in blocks if b.kind == "heading" and b.level == 1]
-        text = "".join(parts)
         if headings:
             title = text[headings[0].start:headings[0].end]
-        return Converted(text, tuple(blocks), title)
+        return Converted(text, blocks, title)
+
+
+class TextBuilder:
+    """Text laid out block by block, as every converted format is: a blank line between blocks,
+    a single line break between the items of one list or the rows of one table. ``locate``
+    marks where a slide, chapter or message starts (the next block)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.blocks: list[Block] = []
+        self.locators: list[Locator] = []
+        self._pending: list[tuple] = []
+        self._offset = 0
+
+    def add(self, kind: str, level: int, text: str) -> None:
+        """Append one block (its text as it is; one without a visible character is left out)."""
+        if not text.strip():
+            return
+        if self.parts:
+            previous = self.blocks[-1].kind
+            separator = "\n" if kind == previous and kind in ("item", "row") else "\n\n"
+            self.parts.append(separator)
+            self._offset += len(separator)
+        if self._pending:
+            self.locators += [Locator(self._offset, *args) for args in self._pending]
+            self._pending = []
+        self.parts.append(text)
+        self.blocks.append(Block(self._offset, self._offset + len(text), kind, level))
+        self._offset += len(text)
+
+    def extend(self, converted: Converted) -> None:
+        """Append the blocks of a converted page (a chapter of a book, the HTML part of a mail)."""
+        for block in converted.blocks:
+            self.add(block.kind, block.level, converted.text[block.start:block.end])
+
+    def locate(self, kind: str, number: int, label: str = "", date: str = "") -> None:
+        """The next block starts a new ``kind`` (slide, chapter, message) numbered ``number``."""
+        self._pending = [(kind, number, label, date)]
+
+    def text(self) -> str:
+        return "".join(self.parts)
+
+    def converted(self, title: str | None = None, author: str = "", date: str = "") -> Converted:
+        """The text laid out so far; ``title`` (None: the first top-level heading, if any)."""
+        text = self.text()
+        if title is None:
+            first = next((b for b in self.blocks if b.kind == "heading" and b.level == 1), None)
+            title = text[first.start:first.end] if first else ""
+        return Converted(text, tuple(self.blocks), " ".join(title.split()), tuple(self.locators),
+                         " ".join(author.split()), date)
 
 
 def _is_layout_table(table) -> bool:
-    """A table used to lay out a page rather than to hold data: its cells hold blocks."""
+    """A table used to lay out a page rather than to hold data: its cells hold blocks (one
+    paragraph alone in a cell is data: word processors write every cell so)."""
     for cell in table.iter("td", "th"):
-        if any(_tag(e) in ("p", "div", "pre", "ul", "ol", "table", "h1", "h2", "h3", "dl")
-               for e in cell.iterdescendants()):
+        inner = [e for e in cell.iterdescendants()
+                 if _tag(e) in ("p", "div", "pre", "ul", "ol", "table", "h1", "h2", "h3", "dl")]
+        if inner and not (len(inner) == 1 and _tag(inner[0]) == "p"):
             return True
     return False
 

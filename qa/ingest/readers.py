@@ -2,7 +2,10 @@
 
 Plain text and Markdown are decoded (BOM, UTF-8, then cp1252 / latin-1) and their newlines
 translated the way Python's ``open()`` does, so ``open(path).read()[start:end]`` is the cited text
-for UTF-8 files. HTML and PDF are converted; ``qa show`` prints their extracted text.
+for UTF-8 files. Every other format is converted, keeping its structure (qa.ingest.html's
+TextBuilder); ``qa show`` prints the converted text. Office files and books are read in
+qa.ingest.office, mail in qa.ingest.mail, notebooks, reStructuredText and tables in
+qa.ingest.notes, scanned PDF pages by qa.ingest.ocr.
 """
 
 from __future__ import annotations
@@ -13,13 +16,19 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qa.ingest.html import Block, html_to_text
+from qa.errors import SkipFile
+from qa.ingest.html import Block, Converted, html_to_text
 from qa.ingest.markdown import heading_name, markdown_blocks
+from qa.results import Locator
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown"}
 HTML_SUFFIXES = {".html": "html", ".htm": "html", ".xhtml": "html"}
 PDF_SUFFIXES = {".pdf": "pdf"}
-FORMATS = {**TEXT_SUFFIXES, **HTML_SUFFIXES, **PDF_SUFFIXES}
+OFFICE_SUFFIXES = {".docx": "docx", ".odt": "odt", ".pptx": "pptx", ".epub": "epub", ".rtf": "rtf"}
+MAIL_SUFFIXES = {".eml": "email", ".mbox": "mbox"}
+NOTES_SUFFIXES = {".ipynb": "notebook", ".rst": "rst", ".csv": "csv", ".tsv": "tsv"}
+FORMATS = {**TEXT_SUFFIXES, **HTML_SUFFIXES, **PDF_SUFFIXES, **OFFICE_SUFFIXES, **MAIL_SUFFIXES,
+           **NOTES_SUFFIXES}
 
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32"),
@@ -33,10 +42,6 @@ _TERMINAL_CONTROL = re.compile(r"[\x00-\x08\x0b\x0d-\x1f\x7f-\x9f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
-class SkipFile(Exception):
-    """This file cannot be indexed; the message says why, in a few words."""
-
-
 @dataclass(frozen=True)
 class Extracted:
     text: str
@@ -47,6 +52,10 @@ class Extracted:
     # The structure of a converted or Markdown document: headings, paragraphs, items, code.
     blocks: tuple[Block, ...] = field(default=())
     title: str = ""
+    # Where each slide, chapter or message starts (qa.results.Locator), in order.
+    locators: tuple[Locator, ...] = field(default=())
+    author: str = ""
+    date: str = ""  # ISO 8601, as the file states it (its last change, or when it was sent)
 
 
 def format_of(path: Path) -> str | None:
@@ -75,6 +84,8 @@ def read_document_bytes(data: bytes, kind: str) -> Extracted:
         result = _read_pdf(data)
     elif kind == "html":
         result = _read_html(data)
+    elif kind in CONVERTED:
+        result = _converted(kind, data)
     else:
         text, encoding = decode_text(data)
         blocks = markdown_blocks(text) if kind == "markdown" else ()
@@ -86,6 +97,57 @@ def read_document_bytes(data: bytes, kind: str) -> Extracted:
     if _TERMINAL_CONTROL.search(result.text):
         result = replace(result, text=visible_controls(result.text))
     return result
+
+
+# What a skip message calls each converted format ("damaged Word document: ...").
+CONVERTED = {"docx": "Word document", "odt": "OpenDocument text", "pptx": "PowerPoint file",
+             "epub": "EPUB book", "rtf": "RTF document", "email": "e-mail", "mbox": "mailbox",
+             "notebook": "notebook", "rst": "reStructuredText file", "csv": "CSV file",
+             "tsv": "TSV file"}
+
+
+def _converted(kind: str, data: bytes) -> Extracted:
+    """A converted format, read by its library (imported here: most folders hold few kinds)."""
+    import zipfile
+    import zlib
+
+    encoding = kind
+    try:
+        if kind in OFFICE_SUFFIXES.values():
+            from qa.ingest.office import read_office
+
+            converted = read_office(data, kind)
+        elif kind in MAIL_SUFFIXES.values():
+            from qa.ingest.mail import read_mail
+
+            converted = read_mail(data, kind)
+        else:
+            from qa.ingest.notes import read_notes
+
+            text, encoding = decode_text(data)
+            converted = read_notes(text, kind)
+    except SkipFile:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise SkipFile(f"damaged {CONVERTED[kind]} ({_reason(exc)})") from None
+    except RecursionError:
+        raise SkipFile(f"unreadable {CONVERTED[kind]} (nested too deeply)") from None
+    except Exception as exc:  # the libraries raise many kinds of error on damaged or hostile files
+        raise SkipFile(f"unreadable {CONVERTED[kind]} ({_reason(exc)})") from None
+    return _extracted(converted, kind, encoding)
+
+
+def _extracted(converted: Converted, kind: str, encoding: str) -> Extracted:
+    return Extracted(converted.text, kind, encoding, blocks=converted.blocks, title=converted.title,
+                     locators=converted.locators, author=converted.author, date=converted.date)
+
+
+def _reason(exc: Exception) -> str:
+    """An exception in a few words: its message when short, else its type."""
+    message = " ".join(str(exc).split())
+    if 0 < len(message) <= 60 and not message.startswith(("<", "[")):
+        return message[0].lower() + message[1:]
+    return type(exc).__name__
 
 
 def visible_controls(text: str) -> str:
@@ -221,11 +283,21 @@ def _read_pdf(data: bytes) -> Extracted:
     import logging
 
     from pypdf import PdfReader
+    from pypdf.errors import DependencyError
 
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # its notes on odd files are not ours to print
     try:
         reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):  # restrictions only: no password
+            raise SkipFile("encrypted PDF (password-protected)")
         pages = [unwrap_lines(normalise_newlines(page.extract_text() or "")) for page in reader.pages]
+        if not any(_HAS_WORD.search(page) for page in pages):
+            pages = _scanned_pages(reader, pages)
+        title, author, date = _pdf_metadata(reader)
+    except SkipFile:
+        raise
+    except DependencyError:  # AES without the cryptography package (a dependency of qa)
+        raise SkipFile("encrypted PDF (AES needs the cryptography package)") from None
     except Exception as exc:  # pypdf raises many kinds of error on damaged or hostile files
         raise SkipFile(f"unreadable PDF ({type(exc).__name__})") from None
     starts, parts, offset = [], [], 0
@@ -233,7 +305,33 @@ def _read_pdf(data: bytes) -> Extracted:
         starts.append(offset)
         parts.append(page)
         offset += len(page) + 2
-    return Extracted("\n\n".join(parts), "pdf", "pdf", tuple(starts))
+    return Extracted("\n\n".join(parts), "pdf", "pdf", tuple(starts), title=title, author=author,
+                     date=date)
+
+
+def _scanned_pages(reader, pages: list[str]) -> list[str]:
+    """The pages of a PDF without a text layer, read by OCR when tesseract is installed; raises
+    SkipFile saying so when it is not."""
+    from qa.ingest import ocr
+
+    if not any(len(page.images) for page in reader.pages):
+        return pages  # no text and no picture of text: "no text found"
+    if ocr.tesseract() is None:
+        raise SkipFile(f"no text layer (a scanned PDF?); {ocr.INSTALL_HINT}")
+    return [unwrap_lines(normalise_newlines(ocr.read_page(page))) for page in reader.pages]
+
+
+def _pdf_metadata(reader) -> tuple[str, str, str]:
+    """(title, author, ISO date) from the PDF's document information, where it has them."""
+    try:
+        info = reader.metadata
+        if info is None:
+            return "", "", ""
+        when = info.modification_date or info.creation_date
+        return (" ".join((info.title or "").split()), " ".join((info.author or "").split()),
+                when.isoformat() if when else "")
+    except Exception:  # a malformed date or info dictionary: the text is still good
+        return "", "", ""
 
 
 _LINE_END = re.compile(r"""[.!?:;…。！？]['"’”»)\]]*$""")

@@ -121,12 +121,33 @@ def collapse_near_duplicates(
     return kept
 
 
-def dense_ranking(index, query_vector: np.ndarray, row_of_id: dict[int, int], n: int):
-    """(row, cosine) pairs from FAISS, best first."""
+def dense_ranking(index, query_vector: np.ndarray, row_of_id: dict[int, int], n: int,
+                  only: np.ndarray | None = None):
+    """(row, cosine) pairs from FAISS, best first; with ``only`` (chunk ids), among those alone
+    (FAISS skips the others while it searches)."""
     if index.ntotal == 0:
         return []
-    scores, ids = index.search(query_vector.reshape(1, -1).astype(np.float32), min(n, index.ntotal))
+    query = query_vector.reshape(1, -1).astype(np.float32)
+    if only is None:
+        scores, ids = index.search(query, min(n, index.ntotal))
+    else:
+        import faiss
+
+        if not len(only):
+            return []
+        selector = faiss.IDSelectorBatch(only)
+        scores, ids = index.search(query, min(n, len(only)),
+                                   params=faiss.SearchParameters(sel=selector))
     return [(row_of_id[int(i)], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+
+def within(scores: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    """``scores`` (one per chunk) with every row outside ``rows`` zeroed (None: all kept)."""
+    if rows is None:
+        return scores
+    kept = np.zeros_like(scores)
+    kept[rows] = scores[rows]
+    return kept
 
 
 def bm25_scores(bm25, query_terms: Sequence[str], weights: Sequence[float] | None = None) -> np.ndarray:

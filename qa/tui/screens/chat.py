@@ -163,6 +163,9 @@ class ChatScreen(Screen):
         question = event.value.strip()
         if not question:
             return
+        if question == "/in" or question.startswith("/in "):
+            self.set_scope(question[3:].split())
+            return
         box = self.query_one(QuestionInput)
         box.remember(question)
         box.value = ""
@@ -170,6 +173,25 @@ class ChatScreen(Screen):
         self.query_one(Transcript).add_exchange(question, key, self._pending_text())
         self.waiting.append((key, question))
         self._next_question()
+
+    def set_scope(self, paths: list[str]) -> None:
+        """``/in PATH...``: answer only from the documents there (folders, files or globs
+        relative to the corpus folder, as `qa ask --in`); ``/in`` alone: from all of them."""
+        if paths and not self.ready:
+            self.notify("The index is not loaded yet; set the scope once it is.", markup=False)
+            return
+        try:
+            scope = self.engine.scope(paths) if paths else None
+            self.engine.scoped(scope)  # a scope holding no document is refused now
+        except Exception as exc:  # a QAError naming the path
+            self.notify(user_message(exc), title="Cannot set the scope", severity="error",
+                        markup=False)
+            return
+        self.query_one(QuestionInput).value = ""
+        self.conversation.scope = scope
+        self.notify(f"Answering from {scope} only; /in alone answers from every document."
+                    if scope else "Answering from every document.", markup=False)
+        self._set_idle_status()
 
     def _pending_text(self) -> str:
         if self.failed:
@@ -310,8 +332,9 @@ class ChatScreen(Screen):
         documents, chunks = self.counts
         changed = f" · {len(self.changed)} file(s) changed: ctrl+r updates the index" \
             if self.changed else ""
+        scope = f" · in {self.conversation.scope}" if self.conversation.scope else ""
         self.query_one(StatusBar).set_status(
-            f"Ready · {documents} documents, {chunks} passages indexed{changed}")
+            f"Ready · {documents} documents, {chunks} passages indexed{scope}{changed}")
 
     def on_corpus_changed(self, message: CorpusChanged) -> None:
         files = tuple(message.files)
@@ -436,7 +459,7 @@ class ChatScreen(Screen):
         """Follow-ups stop using the questions so far; those stay on screen and in the export."""
         if self.conversation.turns:
             self.earlier.append(list(self.conversation.turns))
-        self.conversation = Conversation(self.engine)
+        self.conversation = Conversation(self.engine, scope=self.conversation.scope)
         # Questions still waiting (typed while the model loads) stay on screen, so they are still
         # answered, in the new conversation.
         self.query_one(Transcript).add_note(
