@@ -479,16 +479,31 @@ def main(argv: list[str] | None = None) -> int:
     ask_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    baseline, errors = make_baseline(args.baseline, corpus, args.work, label)
-    base_build = time.perf_counter() - started
-    base_out = run_baseline(baseline, questions)
+    # The baseline's answers do not change between runs of qa: they are kept, keyed by the
+    # questions, the pages and the baseline asked for.
+    key = hashlib.sha256(json.dumps([questions, args.baseline, sorted(
+        (p.relative_to(corpus).as_posix(), p.stat().st_size) for p in corpus.rglob("*") if p.is_file())
+    ]).encode()).hexdigest()[:16]
+    kept = args.work / "baseline" / f"{label}-answers-{key}.json"
+    errors: list[str] = []
+    if kept.exists():
+        saved = json.loads(kept.read_text())
+        base_name, base_out = saved["name"], saved["answers"]
+        base_build = 0.0
+    else:
+        baseline, errors = make_baseline(args.baseline, corpus, args.work, label)
+        base_build = time.perf_counter() - started
+        base_out = run_baseline(baseline, questions)
+        base_name = baseline.name
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps({"name": base_name, "answers": base_out}))
     base_seconds = time.perf_counter() - started
 
     kinds = Counter(q["kind"] for q in questions)
     print(f"## {label} ({role}): {len(questions)} questions "
           f"({', '.join(f'{k} {kinds[k]}' for k in ('howto', 'fact', 'followup', 'unanswerable'))}), "
           f"{stats['documents']} pages, {stats['chunks']} chunks\n")
-    print(table(questions, qa_out, base_out, baseline.name))
+    print(table(questions, qa_out, base_out, base_name))
     for error in errors:
         print(f"\n(baseline fallback: {error})")
     latencies = sorted(o["seconds"] for o in qa_out.values())

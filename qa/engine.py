@@ -332,8 +332,14 @@ class Engine:
                             scoped=self.scoped(scope)).passages
 
     def search_in(self, query: str, within: str, k: int = 5) -> list[Passage]:
-        """``search`` kept to one document or folder (``within``, relative to the corpus folder)."""
-        return self.search(query, k, self.scope([within]) if within.strip("/") else None)
+        """``search`` kept to one document or folder (``within``, relative to the corpus folder);
+        nothing when no document is there."""
+        if not within.strip("/"):
+            return self.search(query, k)
+        try:
+            return self.search(query, k, self.scope([within]))
+        except QAError:
+            return []
 
     def ask(self, question: str, history: Sequence[Turn] = (), scope: Scope | None = None) -> Answer:
         """Answer ``question`` from the documents (those in ``scope``, or all), using ``history``

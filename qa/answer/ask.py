@@ -157,14 +157,14 @@ def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: st
 # The answer-sentence scorer (qa.answer.scorer) reads the RESCORED best sentences of the first
 # ranking with the question; its probability, times SCORER_WEIGHT, is added to their scores.
 RESCORED = 12
-SCORER_WEIGHT = 1.0
+SCORER_WEIGHT = 0.5
 
 
 def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str]):
     """``scored`` with the scorer's judgement added to its head, and the best probability the
     scorer gave (None without a scorer). ``headings[p]``: the heading path of passage ``p``."""
     scorer = getattr(engine, "scorer", None)
-    if scorer is None or not scored:
+    if scorer is None or not scored or RESCORED <= 0:
         return scored, None
     head = sorted(scored, key=lambda s: -s.score)[:RESCORED]
     texts = [scorer_input(item.candidate.text, headings[item.candidate.passage]) for item in head]

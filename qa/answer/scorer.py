@@ -62,7 +62,8 @@ class SentenceScorer:
             base = model_path()
             tokenizer = Tokenizer.from_file(os.path.join(base, "tokenizer.json"))
             tokenizer.no_padding()
-            tokenizer.enable_truncation(max_length=MAX_LENGTH, strategy="only_second")
+            # longest_first: a question longer than the whole window (a pasted paragraph) is cut too.
+            tokenizer.enable_truncation(max_length=MAX_LENGTH, strategy="longest_first")
             with open(os.path.join(base, "config.json"), encoding="utf-8") as handle:
                 self._eps = float(json.load(handle)["layer_norm_eps"])
             with safe_open(os.path.join(base, "model.safetensors"), framework="numpy") as weights:
