@@ -131,6 +131,28 @@ def _rows_around(snap, spans: Sequence[tuple[str, int, int]]) -> list[int]:
     return rows
 
 
+# A passage that opens with a heading brings the rest of its section, this many chunks at most.
+SECTION_CHUNKS = 4
+
+
+def _section_rest(snap, rows: Sequence[int]) -> list[int]:
+    """The chunks after each chunk of ``rows`` that opens with a heading, up to the next heading
+    (SECTION_CHUNKS at most): a question that matches a section's heading ("Only threat to
+    Ukraine is Ukraine itself") may be answered in a later paragraph of that section."""
+    out: list[int] = []
+    for row in rows:
+        if not snap.chunks[row].kinds.startswith("h"):
+            continue
+        source = snap.chunks[row].source
+        for later in range(row + 1, min(row + 1 + SECTION_CHUNKS, len(snap.chunks))):
+            chunk = snap.chunks[later]
+            if chunk.source != source or chunk.kinds.startswith("h"):
+                break
+            if later not in rows and later not in out:
+                out.append(later)
+    return out
+
+
 def _focused(passages: Sequence[Passage], scored) -> tuple[Passage, ...]:
     """The passages, each pointing at its best-scored sentence (for previews)."""
     best: dict[tuple[str, int], tuple[float, tuple[int, int]]] = {}
@@ -156,8 +178,8 @@ def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: st
 
 # The answer-sentence scorer (qa.answer.scorer) reads the RESCORED best sentences of the first
 # ranking with the question; its probability, times SCORER_WEIGHT, is added to their scores.
-RESCORED = 12
-SCORER_WEIGHT = 0.5
+RESCORED = 8
+SCORER_WEIGHT = 1.0
 
 
 def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str]):
@@ -209,6 +231,7 @@ def answer_question(engine, question: str, history: Sequence[Turn],
     t0 = time.perf_counter()
     snap = engine.snapshot
     pool = list(zip(found.passages, found.rows))[:PASSAGES_CONSIDERED]
+    pool += [(engine.passage(r, 0.0), r) for r in _section_rest(snap, [r for _, r in pool])]
     if query.is_followup and query.own_terms():
         own = retrieve(engine, query.own_text, query.own_terms(), k=PASSAGES_CONSIDERED,
                        scoped=scoped)
