@@ -309,15 +309,20 @@ def test_questions_are_not_answers():
 
 
 def test_confidence_rises_with_evidence():
-    weak = [Scored(_candidate(0, 0, "unrelated words"), 0.1, 0.1, 1.0)]
-    strong = [Scored(_candidate(0, 0, "matching words"), 1.0, 0.9, 15.0)]
-    assert answer_confidence(0.2, 0.1, weak, 0.2) < 0.05
-    assert answer_confidence(0.7, 0.9, strong, 0.7) > 0.9
-    assert answer_confidence(0.7, 0.9, [], 0.7) < answer_confidence(0.7, 0.9, strong, 0.7)
+    def confidence(dense, coverage, mass, sentence, answer=None):
+        evidence = {"dense": dense, "coverage": coverage, "mass": mass, "sentence": sentence}
+        return answer_confidence(evidence | ({} if answer is None else {"answer": answer}))
+
+    assert confidence(0.2, 0.1, 1.0, 0.2) < 0.05
+    assert confidence(0.7, 0.9, 15.0, 0.7) > 0.9
+    assert confidence(0.7, 0.9, 0.0, 0.7) < confidence(0.7, 0.9, 15.0, 0.7)
     # A passage the model barely matches, but one sentence close to the question and every
     # question word found: the words and the sentence carry it.
-    assert answer_confidence(0.2, 1.0, strong, 0.4) > answer_confidence(0.2, 0.9, strong, 0.4)
-    assert answer_confidence(0.2, 1.0, strong, 0.4) > answer_confidence(0.2, 1.0, strong, 0.2)
+    assert confidence(0.2, 1.0, 15.0, 0.4) > confidence(0.2, 0.9, 15.0, 0.4)
+    assert confidence(0.2, 1.0, 15.0, 0.4) > confidence(0.2, 1.0, 15.0, 0.2)
+    # The answer-sentence scorer's judgement counts.
+    assert confidence(0.4, 0.8, 5.0, 0.5, 0.9) > confidence(0.4, 0.8, 5.0, 0.5, 0.1)
+    assert confidence(0.2, 0.1, 1.0, 0.2, 0.0) < 0.05
 
 
 def test_typed_question_keeps_only_runners_up_of_that_type():

@@ -101,6 +101,11 @@ def main() -> int:
         w, b = fit(x[folds != k], y[folds != k])
         scores[folds == k] = x[folds == k] @ w + b
     w, b = fit(x, y)
+    np.savez(args.work / "confidence-features.npz", x=x, y=y)
+    probability = 1 / (1 + np.exp(-(x @ w + b)))
+    for bar in (0.1, 0.2, 0.25, 0.3, 0.4, 0.5):
+        print(f"below {bar}: declines {np.mean(probability[y == 1] < bar):.3f} of the covered, "
+              f"{np.mean(probability[y == 0] < bar):.3f} of the others", file=sys.stderr)
     print(json.dumps({"features": FEATURES, "weights": [round(float(v), 3) for v in w],
                       "bias": round(b, 3), "cross-validated AUC": round(auc(scores, y), 4),
                       "questions": {"positive": int(y.sum()), "negative": int((1 - y).sum())}},
