@@ -203,7 +203,7 @@ def _block_segments(text: str, blocks: Sequence[Block], repeated: set[str]) -> l
             current = (block.start, block.end)
     if current:
         segments.append(current)
-    return [_trim(text, s, e) for s, e in segments]
+    return [trim_span(text, s, e) for s, e in segments]
 
 
 def _runs(text: str, lines: list[Span], skip: list[bool]) -> list[Span]:
@@ -218,10 +218,11 @@ def _runs(text: str, lines: list[Span], skip: list[bool]) -> list[Span]:
         current = (current[0], end) if current else (start, end)
     if current:
         segments.append(current)
-    return [_trim(text, s, e) for s, e in segments]
+    return [trim_span(text, s, e) for s, e in segments]
 
 
-def _trim(text: str, start: int, end: int) -> Span:
+def trim_span(text: str, start: int, end: int) -> Span:
+    """``(start, end)`` without the white space (and byte-order mark) at either end."""
     while start < end and (text[start].isspace() or text[start] == "\ufeff"):
         start += 1
     while end > start and text[end - 1].isspace():

@@ -22,6 +22,7 @@ from qa.ingest.boilerplate import (
     Span,
     is_short,
     line_spans,
+    trim_span,
 )
 from qa.ingest.html import Block
 from qa.ingest.markdown import heading_name
@@ -140,7 +141,7 @@ def _line_sentences(line: str) -> list[Span]:
             spans.append((pos, match.start()))
             pos = match.end()
         spans.append((pos, len(line)))
-    return _markers_joined(line, [t for t in (_trim(line, s, e) for s, e in spans) if t[1] > t[0]])
+    return _markers_joined(line, [t for t in (trim_span(line, s, e) for s, e in spans) if t[1] > t[0]])
 
 
 # A list item's marker alone ("1." of "1. Check the calendar", which the splitter takes for a
@@ -183,14 +184,6 @@ def _blingfire_sentences(line: str) -> list[Span] | None:
     return list(zip(starts, ends))
 
 
-def _trim(text: str, start: int, end: int) -> Span:
-    while start < end and (text[start].isspace() or text[start] == "\ufeff"):
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    return start, end
-
-
 def split_long_sentence(text: str, span: Span, counter: TokenCounter, max_tokens: int) -> list[Span]:
     """Cut one over-long sentence into pieces of at most ``max_tokens`` word pieces."""
     start, end = span
@@ -211,7 +204,7 @@ def split_long_sentence(text: str, span: Span, counter: TokenCounter, max_tokens
     for i, (a, _) in enumerate(pieces):
         piece_start = start if i == 0 else start + offsets[a][0]
         piece_end = start + offsets[pieces[i + 1][0]][0] if i + 1 < len(pieces) else end
-        s, e = _trim(text, piece_start, piece_end)
+        s, e = trim_span(text, piece_start, piece_end)
         if e > s:
             spans.append((s, e))
     # A piece cut inside a word can take more word pieces on its own ("##yk" alone is "y", "##k"):
@@ -335,9 +328,9 @@ def _split_by_chars(text: str, span: Span) -> list[Span]:
         cut = start + MAX_UNIT_CHARS
         space = max(text.rfind(" ", start + MAX_UNIT_CHARS // 2, cut), text.rfind("\n", start + MAX_UNIT_CHARS // 2, cut))
         cut = space + 1 if space > 0 else cut
-        pieces.append(_trim(text, start, cut))
+        pieces.append(trim_span(text, start, cut))
         start = cut
-    pieces.append(_trim(text, start, end))
+    pieces.append(trim_span(text, start, end))
     return [(s, e) for s, e in pieces if e > s]
 
 
@@ -354,7 +347,7 @@ def _heading_level(text: str, span: Span, first_segment: bool) -> int:
 def _code_lines(text: str, block: Block, counter: TokenCounter, max_tokens: int) -> list[Span]:
     """A code example as one unit; when long, cut into runs of whole lines (at most
     MAX_CODE_LINES lines and ``max_tokens`` word pieces each), so a quoted piece is whole lines."""
-    lines = [_trim(text, block.start + s, block.start + e)
+    lines = [trim_span(text, block.start + s, block.start + e)
              for s, e in line_spans(text[block.start:block.end])]
     lines = [(s, e) for s, e in lines if e > s]
     runs: list[Span] = []
