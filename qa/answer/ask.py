@@ -188,13 +188,32 @@ def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str]
     if scorer is None or not scored or RESCORED <= 0:
         return scored, None
     head = sorted(scored, key=lambda s: -s.score)[:RESCORED]
-    texts = [scorer_input(item.candidate.text, headings[item.candidate.passage]) for item in head]
+    texts = [scorer_input(_with_header(engine, item.candidate), headings[item.candidate.passage])
+             for item in head]
     probabilities = 1.0 / (1.0 + np.exp(-scorer.scores(question, texts)))
     boost = {id(item): float(p) for item, p in zip(head, probabilities)}
     rescored = [dataclasses.replace(item, score=item.score + SCORER_WEIGHT * boost[id(item)],
                                     answer=boost[id(item)])
                 if id(item) in boost else item for item in scored]
     return rescored, float(probabilities.max())
+
+
+def _with_header(engine, sentence: Candidate) -> str:
+    """A table row is read after its table's first row, which names what its cells are
+    ("Item | Cost" before "Lantern glass | 310,000 kroner"); other sentences as they are."""
+    if sentence.kind != "r":
+        return sentence.text
+    text = engine.snapshot.documents[sentence.source].text
+    first = sentence.start
+    while first > 0 and text[first - 1] == "\n":
+        above = text.rfind("\n", 0, first - 1) + 1
+        if " | " not in text[above:first - 1]:
+            break
+        first = above
+    if first == sentence.start:
+        return sentence.text
+    header = text[first:text.index("\n", first)]
+    return f"{header} | {sentence.text}"
 
 
 def mended(snap, question: str) -> str:
