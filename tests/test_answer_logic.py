@@ -7,19 +7,17 @@ from qa.answer.sentences import (
     Scored,
     answer_confidence,
     answer_type,
-    complete_sentences,
-    group_citations,
     has_answer_type,
     is_question,
     names_a_rare_mention,
     one_slip,
     question_names,
-    quote_balance,
     score_sentences,
     readable_order,
     select_sentences,
     unseen_terms,
 )
+from qa.answer.completion import complete_sentences, group_citations, quote_balance
 from qa.answer.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
 from qa.index.lexical import terms
 from qa.results import Answer, Citation, Turn

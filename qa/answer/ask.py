@@ -16,8 +16,6 @@ from qa.answer.sentences import (
     Scored,
     answer_confidence,
     answer_type,
-    complete_sentences,
-    group_citations,
     has_answer_type,
     is_question,
     names_a_rare_mention,
@@ -27,6 +25,7 @@ from qa.answer.sentences import (
     select_sentences,
     unseen_terms,
 )
+from qa.answer.completion import complete_sentences, group_citations
 from qa.answer.scorer import scorer_input
 from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
 from qa.index.late_interaction import TOKEN_WEIGHT
