@@ -77,8 +77,11 @@ def merge_counts(previous: TermCounts | None, new_row_of_old: np.ndarray | None,
     vocabulary = [t for t, keep in zip(merged, alive.tolist()) if keep]
     old_key = renumber[old_terms].astype(np.int64) << 32 | old_rows.astype(np.int64)
     fresh_key = renumber[fresh_arrays[0]] << 32 | fresh_arrays[1]
-    # Kept pairs are already in (term, row) order (both renumberings keep order): only the
-    # fresh ones need sorting in.
+    # Kept pairs are already in (term, row) order (both renumberings keep order, and so do kept
+    # chunks): only the fresh ones need sorting in.
+    if len(old_key) > 1 and not np.all(old_key[1:] > old_key[:-1]):
+        order = np.argsort(old_key, kind="stable")
+        old_key, old_tf = old_key[order], old_tf[order]
     order = np.argsort(fresh_key, kind="stable")
     at = np.searchsorted(old_key, fresh_key[order])
     keys = np.insert(old_key, at, fresh_key[order])
