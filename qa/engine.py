@@ -89,17 +89,23 @@ class Engine:
              warn: Callable[[str, str], None] | None = None,
              on_wait: Callable[[], None] | None = None) -> SyncReport:
         """Update the index from the corpus (incremental), then answer from the new one."""
-        report = sync(self.corpus, self.index_dir, self.embedder, rebuild=rebuild,
-                      progress=progress, warn=warn, on_wait=on_wait, max_bytes=self.max_bytes)
         with self._lock:
             live = self._snapshot
+        # The generation already loaded saves the build reading it again (when it is still live).
+        report = sync(self.corpus, self.index_dir, self.embedder, rebuild=rebuild,
+                      progress=progress, warn=warn, on_wait=on_wait, max_bytes=self.max_bytes,
+                      loaded=live)
         if live is not None and live.generation != report.generation:
             # Questions asked meanwhile (a server answers while it updates) keep the previous
-            # generation until the new one is loaded, then switch at once.
-            try:
-                fresh = store.load_snapshot(self.index_dir, expected_params(self.embedder, self.corpus))
-            except QAError:
-                fresh = None  # the next question says what is wrong
+            # generation until the new one is ready, then switch at once. The build hands over
+            # the generation it wrote, already in memory.
+            fresh = report.snapshot
+            if fresh is None:
+                try:
+                    fresh = store.load_snapshot(self.index_dir,
+                                                expected_params(self.embedder, self.corpus))
+                except QAError:
+                    fresh = None  # the next question says what is wrong
             with self._lock:
                 self._snapshot = fresh
         return report

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.index import store
-from qa.ingest.boilerplate import corpus_segments
+from qa.ingest.boilerplate import SEGMENT_RULES
 from qa.ingest.chunking import ChunkSpan, chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
 from qa.ingest.documents import (UNREADABLE, CorpusFile, FileGone, SkipFile, load_document,
@@ -32,11 +32,14 @@ from qa.index.late_interaction import (
 )
 from qa.index.lexical import TERM_RULES
 from qa.ingest.readers import FORMATS
+from qa.index.reuse import plan_segments, term_counts_for, word_doc_freq
 from qa.index.store import ChunkRecord, Span, StoredDocument, search_text
+from qa.index.term_counts import bm25_from_counts
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
 # keeps its old chunks and sentence spans, so an index built by the old rules must be refused.
-# (Boilerplate changes need no bump: segments are recomputed and compared on every build.)
+# (Boilerplate changes bump qa.ingest.boilerplate.SEGMENT_RULES instead: documents are then
+# segmented again and compared.)
 CHUNKING = {"max_tokens": MAX_CHUNK_TOKENS, "sentences": "blingfire-unwrapped-lines-markers",
             "boilerplate": 2, "sections": "headings-start-chunks"}
 EMBED_BATCH = 128
@@ -90,6 +93,8 @@ class SyncReport:
     skipped: dict[str, str] = field(default_factory=dict)
     # The documents behind the counts: {"added": [...], "updated": [...], "removed": [...]}.
     sources: dict[str, list[str]] = field(default_factory=dict)
+    # The generation written, already loaded (None when nothing was written).
+    snapshot: object = field(default=None, repr=False, compare=False)
 
     @property
     def changed(self) -> bool:
@@ -158,12 +163,15 @@ def sync(
     warn: Warn | None = None,
     on_wait: Callable[[], None] | None = None,
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    loaded: store.IndexSnapshot | None = None,
 ) -> SyncReport:
     """Bring the index in ``index_dir`` up to date with ``corpus``.
 
     Unchanged documents keep their chunks and vectors; a chunk whose text was embedded before (in
     the previous generation or by an interrupted build) is not embedded again. When nothing
-    changed, nothing is written and the model is never loaded.
+    changed, nothing is written and the model is never loaded. ``loaded``: the live generation
+    as the caller already holds it (an engine that answers from it), used instead of reading it
+    again when it is still the live one.
     """
     began = time.perf_counter()
     expected = expected_params(embedder, corpus)
@@ -171,7 +179,7 @@ def sync(
     with store.IndexLock(index_dir, on_wait=on_wait):
         try:
             return _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
-                                max_bytes, began)
+                                max_bytes, began, loaded)
         except (DiskFull, OSError, RuntimeError) as exc:
             if store.is_read_only(exc, index_dir):
                 raise store.read_only(index_dir, exc) from None
@@ -184,13 +192,19 @@ def sync(
             raise DiskFull(store.disk_full_message(index_dir, needed), needed) from None
 
 
-def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn, max_bytes, began):
+def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn, max_bytes, began,
+                 loaded=None):
     """sync() with the lock held."""
     recovered = store.recover_pointer(index_dir)
     if recovered is not None:
         warn("", f"the index pointer {index_dir / store.CURRENT} was missing; restored it to "
              f"generation {int(recovered.name[len(store.GEN_PREFIX):])}, the newest complete one")
-    previous = None if rebuild else _load_previous(index_dir, expected, warn)
+    if rebuild:
+        previous = None
+    elif _still_live(loaded, index_dir, expected):
+        previous = loaded
+    else:
+        previous = _load_previous(index_dir, expected, warn)
     store.remove_leftovers(index_dir, keep=previous.path if previous else store.current_path_safe(index_dir))
     unreadable: dict[str, str] = {}
     files = scan_corpus(corpus, max_bytes, warn, unreadable)
@@ -231,6 +245,18 @@ def _kept_from(unreadable: dict[str, str], corpus: Path, previous) -> list[Corpu
 def in_folders(source: str, folders) -> bool:
     """Whether the document ``source`` lies in one of ``folders`` (paths relative to the corpus)."""
     return any(source.startswith(folder + "/") for folder in folders)
+
+
+def _still_live(loaded, index_dir: Path, expected: dict) -> bool:
+    """Whether ``loaded`` is the live generation, made for ``expected`` (its files were checked
+    when it was loaded, and a generation is never written again)."""
+    if loaded is None or store.current_path_safe(index_dir) != loaded.path:
+        return False
+    try:
+        store.check_compatible(loaded.manifest, expected)
+    except IndexIncompatible:
+        return False
+    return (loaded.path / "manifest.json").is_file()
 
 
 def _load_previous(index_dir: Path, expected: dict, warn: Warn):
@@ -336,11 +362,10 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     if not texts:
         raise QAError("no readable documents in the corpus folder")
 
-    new_texts = [doc.text for s, (_, doc) in texts.items()
-                 if not (s in old_docs and old_docs[s].sha256 == doc.sha256)]
+    unchanged = {s for s, (_, doc) in texts.items() if s in old_docs and old_docs[s].sha256 == doc.sha256}
+    new_texts = [doc.text for s, (_, doc) in texts.items() if s not in unchanged]
     chunking = _ChunkingProgress(report, sum(map(len, new_texts)))
-    segments = corpus_segments({s: doc.text for s, (_, doc) in texts.items()},
-                               {s: doc.blocks for s, (_, doc) in texts.items() if doc.blocks})
+    segments, kept = plan_segments({s: doc for s, (_, doc) in texts.items()}, unchanged, previous)
     counter = default_token_counter()
     old_chunks: dict[str, list[ChunkRecord]] = {}
     for chunk in previous.chunks if previous else ():
@@ -353,8 +378,9 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     counts = Counter()
     sources: dict[str, list[str]] = {}
     for source, (file, doc) in texts.items():
-        segments_hash = _digest(json.dumps(segments[source]))
         old = old_docs.get(source)
+        # A document not segmented again keeps its segments (plan_segments).
+        segments_hash = _digest(json.dumps(segments[source])) if source in segments else old.segments_hash
         kind = "unchanged" if old and old.sha256 == doc.sha256 else "updated" if old else "added"
         counts[kind] += 1
         if kind != "unchanged":
@@ -387,8 +413,10 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
     report(IndexProgress("writing", 0, 1))
-    bm25, doc_freq = store.bm25_index(
-        [search_text(documents[c.source].text[c.start:c.end], c.heading) for c in chunks])
+    term_counts = term_counts_for(chunks, documents, previous)
+    bm25, doc_freq = bm25_from_counts(term_counts), term_counts.doc_freq
+    kept["bm25-tf.npy"], kept["bm25-lengths.npy"] = term_counts.tf, term_counts.lengths
+    words.__dict__["doc_freq"] = kept["words-docfreq.npy"] = word_doc_freq(words, chunks, previous)
     generation = store.next_generation(index_dir)
     manifest = {
         "schema": store.SCHEMA,
@@ -399,12 +427,16 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
         "bm25": store.BM25_PARAMS,
         "terms": TERM_RULES,
         "vocabulary": words.vocabulary_size,
+        "segment_rules": SEGMENT_RULES,
         "skipped": skipped,
     }
     seconds = time.perf_counter() - began
     manifest["build_seconds"] = round(seconds, 3)
     final = store.write_generation(index_dir, manifest, documents, chunks, index, bm25, doc_freq,
-                                   sentence_vectors, words)
+                                   sentence_vectors, words, kept)
+    # The generation as a reader would load it, without reading it back.
+    snapshot = store.IndexSnapshot(final, store.manifest_at(final), documents, chunks, index, bm25,
+                                   doc_freq, sentence_vectors, words=words, kept=kept)
     store.remove_leftovers(index_dir, keep=final)
     store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))
@@ -413,7 +445,7 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     return SyncReport(counts["added"], counts["updated"], len(removed_sources), counts["unchanged"],
                       embedded, len(documents), len(chunks), time.perf_counter() - began,
                       generation, {s: m["reason"] for s, m in skipped.items()},
-                      {kind: sorted(names) for kind, names in sources.items()})
+                      {kind: sorted(names) for kind, names in sources.items()}, snapshot)
 
 
 # Text handed to the chunker at once: splitting sentences and counting word pieces for a whole
@@ -693,7 +725,8 @@ def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
     import faiss
 
     if previous is not None:
-        index = previous.vectors
+        # A copy: the previous generation may still be answering questions meanwhile.
+        index = faiss.clone_index(previous.vectors)
         if dropped_ids:
             index.remove_ids(np.asarray(dropped_ids, dtype=np.int64))
     else:

@@ -13,6 +13,9 @@ Layout of ``embeddings/``::
         sentences.npy   float16 vectors of every chunk's sentences, in chunk order
         words-*.npy     int8 word vectors of every chunk (see qa.index.late_interaction): vectors,
                         scales, vocabulary ids, counts per chunk, and the projection they share
+        words-docfreq.npy  chunks holding each word piece (for the question's idf weights)
+        bm25-tf.npy, bm25-lengths.npy  term counts behind bm25/ (see qa.index.term_counts)
+        lines-keys.npy, lines-counts.npy  hashes of each document's short lines (boilerplate)
     .lock               flock()ed by a build; the kernel releases it when the process dies
     .build-*/           a generation being written; removed by the next build if abandoned
     cache/              embeddings computed by an unfinished build, reused by the next one
@@ -42,6 +45,7 @@ from qa.errors import (DiskFull, IndexBusy, IndexDamaged, IndexIncompatible, Ind
 from qa.index.late_interaction import Projection, TokenVectors
 from qa.ingest.html import Block
 from qa.index.lexical import TERM_RULES, terms
+from qa.index.term_counts import BM25_PARAMS, bm25_from_counts, counts_of, merge_counts
 from qa.results import Locator
 
 SCHEMA = 6  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
@@ -122,6 +126,8 @@ class IndexSnapshot:
     _terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
     # What later stages derive from this generation once and keep with it (a speller, say).
     derived: dict = field(default_factory=dict, repr=False)
+    # What the next build reuses (KEPT_ARRAYS), when the generation has them.
+    kept: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.row_of_id = {chunk.id: row for row, chunk in enumerate(self.chunks)}
@@ -138,6 +144,13 @@ class IndexSnapshot:
             chunk = self.chunks[row]
             cached = self._terms[row] = terms(search_text(self.chunk_text(chunk), chunk.heading))
         return cached
+
+    @property
+    def term_counts(self):
+        """The BM25 term counts of every chunk (qa.index.term_counts.TermCounts), or None."""
+        if "bm25-tf.npy" not in self.kept or older_terms(self.manifest):
+            return None
+        return counts_of(self.bm25, self.kept["bm25-tf.npy"], self.kept["bm25-lengths.npy"])
 
     def chunk_sentence_vectors(self, row: int) -> np.ndarray:
         first = int(self.sentence_first[row])
@@ -386,8 +399,7 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
 
     manifest = manifest_at(path)
     check_compatible(manifest, expected)
-    if verify:
-        verify_files(path, manifest)
+    checking = _verify_meanwhile(path, manifest) if verify else None
     try:
         chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
         documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
@@ -397,9 +409,15 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
         sentence_vectors = np.load(path / "sentences.npy", allow_pickle=False)
         words = load_words(path, int(manifest["vocabulary"]))
+        kept = {name: np.load(path / name, allow_pickle=False) for name in KEPT_ARRAYS
+                if name in manifest.get("files", {})}
     except Exception as exc:  # any parse failure of a checksummed file means damage
+        if checking is not None:
+            checking.result()  # damage found by the checksums is reported as such
         raise IndexDamaged(f"index in {path} cannot be read ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
+    if checking is not None:
+        checking.result()
     try:
         documents, chunks = _documents_and_chunks(manifest, documents_json, chunks_json,
                                                   structure_json)
@@ -409,8 +427,11 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     if vectors.ntotal != len(chunks) or len(sentence_vectors) != sum(len(c.sentences) for c in chunks) \
             or len(words.counts) != len(chunks):
         raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
+    docfreq = kept.get("words-docfreq.npy")
+    if docfreq is not None and len(docfreq) == words.vocabulary_size + 1:
+        words.__dict__["doc_freq"] = docfreq  # stored by the build: not counted again here
     snapshot = IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq,
-                             sentence_vectors, words=words)
+                             sentence_vectors, words=words, kept=kept)
     if older_terms(manifest):
         # Made under older word rules: answer with BM25 recomputed in memory (about a second per
         # million characters) until the next `qa index` stores it.
@@ -419,18 +440,28 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     return snapshot
 
 
-BM25_PARAMS = {"k1": 1.2, "b": 0.75}
+# Arrays a generation may hold for the next build to reuse (older generations lack them).
+KEPT_ARRAYS = ("bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy", "lines-keys.npy",
+               "lines-counts.npy")
+
+
+def _verify_meanwhile(path: Path, manifest: dict):
+    """verify_files in a thread, while the caller parses the files (hashing releases the GIL):
+    a future whose result() raises IndexDamaged."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    checking = pool.submit(verify_files, path, manifest)
+    pool.shutdown(wait=False)  # the one thread ends with its task
+    return checking
 
 
 def bm25_index(chunk_texts: list[str]):
     """BM25 over the chunks' terms, and each term's document frequency."""
-    import bm25s
-
     tokens = [terms(text) for text in chunk_texts]
-    doc_freq = Counter(term for doc in tokens for term in set(doc))
-    bm25 = bm25s.BM25(**BM25_PARAMS)
-    bm25.index(tokens, show_progress=False)
-    return bm25, dict(doc_freq)
+    counts = merge_counts(None, None, {row: Counter(doc) for row, doc in enumerate(tokens)},
+                          {row: len(doc) for row, doc in enumerate(tokens)}, len(tokens))
+    return bm25_from_counts(counts), counts.doc_freq
 
 
 WORD_FILES = ("words-vectors.npy", "words-scales.npy", "words-ids.npy", "words-counts.npy",
@@ -566,6 +597,7 @@ def write_generation(
     doc_freq: dict[str, int],
     sentence_vectors: np.ndarray,
     words: TokenVectors,
+    kept: dict[str, np.ndarray] | None = None,
 ) -> Path:
     """Write a complete generation beside the live one, then switch CURRENT to it atomically.
 
@@ -577,7 +609,7 @@ def write_generation(
         raise DiskFull(disk_full_message(index_dir, needed), needed)
     try:
         return _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                                 sentence_vectors, words)
+                                 sentence_vectors, words, kept or {})
     except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as a RuntimeError
         if not is_disk_full(exc):
             raise
@@ -637,7 +669,7 @@ def _mb(size: int) -> str:
 
 
 def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                      sentence_vectors, words) -> Path:
+                      sentence_vectors, words, kept) -> Path:
     import faiss
 
     generation = int(manifest["generation"])
@@ -658,6 +690,8 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
             allow_pickle=False)
     save_words(build, words)
     bm25.save(str(build / "bm25"), show_progress=False)
+    for name, array in kept.items():
+        np.save(build / name, np.ascontiguousarray(array), allow_pickle=False)
     files = sorted(p for p in build.rglob("*") if p.is_file())
     for file in files:
         _fsync(file)

@@ -20,6 +20,7 @@ plain text, the rules are general, not copied from any corpus:
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -70,6 +71,41 @@ def repeated_lines(texts: Iterable[str]) -> set[str]:
         keys = {normalise_line(line) for line in text.split("\n")}
         counts.update(key for key in keys if key and len(key.split()) < REPEATED_MAX_WORDS)
     return {line for line, count in counts.items() if count > 1}
+
+
+# The version of the rules in this module. A build keeps the segments of a document it has seen
+# unless lines repeated across documents changed for it; an index whose segments were found under
+# other rules has every document segmented again (and compared). Bump it with any rule change.
+SEGMENT_RULES = 1
+
+
+def counted_lines(text: str) -> set[str]:
+    """The normalised short lines of ``text`` that repeated_lines counts (once per document)."""
+    keys = {normalise_line(line) for line in text.split("\n")}
+    return {key for key in keys if key and len(key.split()) < REPEATED_MAX_WORDS}
+
+
+def looked_up_lines(text: str, blocks: Sequence[Block] = ()) -> set[str]:
+    """The keys content_segments looks up in the repeated lines besides ``counted_lines``: for a
+    structured document, each block's text (a link inside a line, a paragraph of several)."""
+    return {normalise_line(text[b.start:b.end]) for b in blocks}
+
+
+def line_hash(key: str) -> int:
+    """A stable 63-bit number for a normalised line (fits a signed 64-bit array)."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class RepeatedLines:
+    """Lines repeated across documents, known by their line_hash: what content_segments takes
+    as ``repeated`` when the counts are kept from one build to the next as numbers."""
+
+    def __init__(self, hashes: Iterable[int]):
+        self.hashes = set(hashes)
+
+    def __contains__(self, key: str) -> bool:
+        return line_hash(key) in self.hashes
 
 
 def is_boilerplate(line: str, repeated: set[str] = frozenset()) -> bool:

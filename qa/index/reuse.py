@@ -1,0 +1,125 @@
+"""What a build keeps from the previous generation besides vectors: each document's short lines
+(for boilerplate across documents), each chunk's BM25 term counts, the word pieces' document
+frequencies. With them, an update does the per-document work for the documents it changes only.
+
+Boilerplate: a line repeated across documents is furniture, so one document's edit can change
+what another keeps. The build keeps the hashes of every document's short lines and counts them
+afresh (numpy, cheap); a document it did not change is segmented again only when one of its own
+lines became, or stopped being, repeated. It then gets the segments a full build would give it, and
+only its chunks whose text changed are embedded (usually none: furniture is skipped, not chunked).
+Keeping such a document's old chunks until it changes itself would save that, but would make the
+index depend on the order of updates; this way an updated index is the one a full build makes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from qa.index.lexical import terms
+from qa.index.store import IndexSnapshot, search_text
+from qa.index.term_counts import TermCounts, merge_counts
+from qa.ingest.boilerplate import (SEGMENT_RULES, RepeatedLines, content_segments, counted_lines,
+                                   line_hash, looked_up_lines)
+
+Span = tuple[int, int]
+Lines = tuple[np.ndarray, np.ndarray]  # hashes counted across documents, hashes only looked up
+
+
+def document_lines(text: str, blocks=()) -> Lines:
+    counted = {line_hash(k) for k in counted_lines(text)}
+    extra = {line_hash(k) for k in looked_up_lines(text, blocks)} - counted
+    return np.array(sorted(counted), np.int64), np.array(sorted(extra), np.int64)
+
+
+def kept_lines(previous: IndexSnapshot | None) -> dict[str, Lines]:
+    """The line hashes of the previous generation's documents ({} when it has none)."""
+    if previous is None or previous.manifest.get("segment_rules") != SEGMENT_RULES \
+            or "lines-keys.npy" not in previous.kept:
+        return {}
+    keys, counts = previous.kept["lines-keys.npy"], previous.kept["lines-counts.npy"]
+    sources = list(previous.manifest["documents"])
+    if len(counts) != len(sources) or int(counts.sum()) != len(keys):
+        return {}
+    ends = np.cumsum(counts.reshape(-1))
+    starts = ends - counts.reshape(-1)
+    return {source: (keys[starts[2 * i]:ends[2 * i]], keys[starts[2 * i + 1]:ends[2 * i + 1]])
+            for i, source in enumerate(sources)}
+
+
+def repeated_hashes(lines) -> np.ndarray:
+    """Hashes counted in more than one document."""
+    counted = [c for c, _ in lines]
+    if not counted:
+        return np.zeros(0, np.int64)
+    unique, counts = np.unique(np.concatenate(counted), return_counts=True)
+    return unique[counts > 1]
+
+
+def plan_segments(texts: dict, unchanged: set[str], previous: IndexSnapshot | None):
+    """(segments of the documents that need segmenting, the line arrays to keep).
+
+    ``texts`` maps each source to its document (text, blocks), in generation order; the
+    ``unchanged`` documents are segmented only when repeated lines changed for them, or when the
+    previous generation kept no line hashes.
+    """
+    old = kept_lines(previous)
+    lines = {s: old[s] if s in unchanged and s in old else document_lines(d.text, d.blocks)
+             for s, d in texts.items()}
+    repeated = repeated_hashes(lines.values())
+    to_segment = {s for s in texts if s not in unchanged or s not in old}
+    if old:
+        flipped = np.setxor1d(repeated_hashes(old.values()), repeated)
+        if len(flipped):
+            quiet = [s for s in texts if s not in to_segment]
+            parts = [np.concatenate(lines[s]) for s in quiet]
+            owner = np.repeat(np.arange(len(quiet)), [len(p) for p in parts])
+            hit = np.isin(np.concatenate(parts), flipped) if parts else np.zeros(0, bool)
+            to_segment |= {quiet[i] for i in np.unique(owner[hit]).tolist()}
+    found = RepeatedLines(repeated.tolist())
+    segments = {s: content_segments(texts[s].text, found, texts[s].blocks)
+                for s in texts if s in to_segment}
+    ordered = [lines[s] for s in texts]
+    keys = np.concatenate([x for c, e in ordered for x in (c, e)]) if ordered else np.zeros(0, np.int64)
+    counts = np.array([[len(c), len(e)] for c, e in ordered], np.int32).reshape(-1, 2)
+    return segments, {"lines-keys.npy": keys, "lines-counts.npy": counts}
+
+
+def term_counts_for(chunks, documents, previous: IndexSnapshot | None) -> TermCounts:
+    """BM25 term counts of the new generation's ``chunks``: kept from the previous generation for
+    the chunks it holds, counted for the others."""
+    old = previous.term_counts if previous is not None else None
+    new_row_of_old = np.full(len(previous.chunks), -1, np.int64) if old is not None else None
+    fresh: dict[int, Counter] = {}
+    lengths: dict[int, int] = {}
+    for row, chunk in enumerate(chunks):
+        old_row = previous.row_of_id.get(chunk.id) if old is not None else None
+        if old_row is not None:
+            new_row_of_old[old_row] = row
+            continue
+        found = terms(search_text(documents[chunk.source].text[chunk.start:chunk.end], chunk.heading))
+        fresh[row] = Counter(found)
+        lengths[row] = len(found)
+    return merge_counts(old, new_row_of_old, fresh, lengths, len(chunks))
+
+
+def word_doc_freq(words, chunks, previous: IndexSnapshot | None) -> np.ndarray:
+    """Chunks holding each word piece, for the new generation's ``words``: the previous
+    generation's counts, less its dropped chunks', plus the new chunks'."""
+    if previous is None or previous.words is None \
+            or previous.words.vocabulary_size != words.vocabulary_size:
+        return words.doc_freq
+    new_rows = [row for row, c in enumerate(chunks) if c.id not in previous.row_of_id]
+    kept_ids = {c.id for c in chunks}
+    dropped = [row for row, c in enumerate(previous.chunks) if c.id not in kept_ids]
+    return (previous.words.doc_freq - _pieces_in(previous.words, dropped)
+            + _pieces_in(words, new_rows))
+
+
+def _pieces_in(words, rows: list[int]) -> np.ndarray:
+    """How many of ``rows`` hold each word piece."""
+    size = words.vocabulary_size + 1
+    ids = [np.unique(words.of_chunk(row)[2]) for row in rows]
+    flat = np.concatenate(ids).astype(np.int64) if ids else np.zeros(0, np.int64)
+    return np.bincount(flat, minlength=size)[:size]
