@@ -9,9 +9,7 @@ from qa.answer.sentences import (
     answer_type,
     has_answer_type,
     is_question,
-    names_a_rare_mention,
     one_slip,
-    question_names,
     score_sentences,
     readable_order,
     select_sentences,
@@ -98,19 +96,6 @@ def test_irregular_past_forms_meet_their_verb():
     assert terms("The talks were held in Brussels") == terms("talks hold in Brussels")
     # Words that are mostly something else are left alone.
     assert terms("born in a bit of ground") == ["born", "bit", "ground"]
-
-
-def test_a_rarely_seen_name_with_every_question_word_in_one_sentence_is_answered():
-    assert question_names("Who is Emily Sherwin?") == ["emili", "sherwin"]
-    assert question_names("Emily Sherwin") == ["emili", "sherwin"]
-    assert question_names("Tell me about the talks") == []  # a capitalised first word alone is no name
-    whole = [Scored(_candidate(0, 0, "DW's correspondent Emily Sherwin said so."), 1.0, 1.0)]
-    part = [Scored(_candidate(0, 0, "Sherwin said so."), 1.0, 0.6)]
-    assert names_a_rare_mention("Who is Emily Sherwin?", whole, {"emili": 1, "sherwin": 1})
-    assert not names_a_rare_mention("Who is Emily Sherwin?", part, {"emili": 1, "sherwin": 1})
-    # A name every other passage holds is no rare mention; nor is an unknown one.
-    assert not names_a_rare_mention("Who is Emily Sherwin?", whole, {"emili": 40, "sherwin": 40})
-    assert not names_a_rare_mention("Who is Emily Sherwin?", whole, {})
 
 
 def test_a_person_pronoun_after_a_who_question_becomes_the_name_answered():

@@ -93,24 +93,6 @@ def answer_confidence(evidence: Mapping[str, float]) -> float:
     return 1.0 / (1.0 + math.exp(-logit))
 
 
-# A question about someone the documents mention only in passing ("Who is Emily Sherwin?", "What
-# did Sherwin say?") gets a weak passage cosine, since the model does not know the name, and the
-# confidence model alone declines it, though one sentence holds every word of the question. So a
-# question is answered when its best sentence holds all its terms and one of them is a name
-# (capitalised inside the question) found in at most RARE_NAME_CHUNKS chunks.
-RARE_NAME_CHUNKS = 3
-_CAPITALISED = re.compile(r"[A-Z][\w'’-]*")
-
-
-def question_names(question: str) -> list[str]:
-    """Terms of the capitalised words of ``question``; its first word only when the next one is
-    capitalised too ("Emily Sherwin", not "Tell me about …")."""
-    words = question.split()
-    keep = [w for i, w in enumerate(words) if _CAPITALISED.match(w) and
-            (i > 0 or (len(words) > 1 and _CAPITALISED.match(words[1])))]
-    return [t for w in keep for t in terms(w)]
-
-
 # A short question whose words the documents mostly never use ("When did Finland join NATO?" of
 # articles that never say Finland; "What does Article 5 of the NATO treaty say?") is about
 # something else, however close its other words come: it is answered only with this much
@@ -137,13 +119,6 @@ def unseen_terms(question: str, doc_freq: Mapping[str, int]) -> list[str]:
     unseen = [t for t in unseen if not any(one_slip(t, known) for known in doc_freq
                                            if abs(len(known) - len(t)) <= 1)]
     return unseen if len(unseen) >= UNSEEN_SHARE * len(asked) else []
-
-
-def names_a_rare_mention(question: str, scored: Sequence[Scored], doc_freq: Mapping[str, int]) -> bool:
-    """Whether the best sentence holds every term of ``question`` and one is a rarely seen name."""
-    if max((s.overlap for s in scored), default=0.0) < FULL_COVERAGE:
-        return False
-    return any(0 < doc_freq.get(t, 0) <= RARE_NAME_CHUNKS for t in question_names(question))
 
 
 _WORDS = re.compile(r"\w+")
