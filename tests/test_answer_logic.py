@@ -142,21 +142,6 @@ def test_and_a_full_new_name_asks_the_previous_question_about_them():
     assert resolve("Henrietta Cole", [first]).text == "Henrietta Cole"
 
 
-def test_agent_nouns_meet_their_verb():
-    assert terms("Who owns the café?") == terms("the owner's café") == ["own", "café"]
-    assert terms("the leader of the delegation") == terms("lead the delegation") == ["lead", "deleg"]
-    assert terms("founders and sellers") == terms("founded and sold") == ["found", "sell"]
-    # "its own" stays a stop word; "governor" is not made to meet "government".
-    assert terms("its own path") == ["path"]
-    assert terms("governor") != terms("government")
-
-
-def test_action_nouns_meet_their_verb():
-    assert terms("What does Russia have to choose?")[-1] == terms("a stark choice")[-1] == "choos"
-    assert terms("Who died?") == terms("deaths") == ["die"]
-    assert terms("losses and entries") == terms("lost and entered") == ["lose", "enter"]
-
-
 def test_sentence_with_the_question_terms_wins():
     candidates = [
         _candidate(0, 0, "The weather in Brussels was cold and grey that week in January."),
