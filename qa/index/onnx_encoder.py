@@ -1,0 +1,135 @@
+"""The bundled all-MiniLM-L6-v2 run by onnxruntime: documents and questions, no torch.
+
+The package ships the network's six transformer layers as int8 ONNX (qa/index/model/encoder.onnx,
+made from the bundled weights by training/export_encoder.py; encoder.json records its checksum and
+the figures that chose int8 over fp32). The embedding layer (a table lookup and a LayerNorm) is
+computed here in numpy from the bundled model.safetensors, as the answer scorer does, so the
+word-embedding table is not shipped twice. Pooling is sentence-transformers': the mean of the
+token embeddings of the text (special tokens included), normalised; the caller does it.
+
+Texts are tokenised by ``tokenizers`` (the bundled tokenizer.json), sorted by length and run in
+batches of similar length, so almost no padding is computed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+MODEL_DIR = Path(__file__).resolve().parent / "model"
+MODEL_FILE = MODEL_DIR / "encoder.onnx"
+MANIFEST = MODEL_DIR / "encoder.json"
+# Word pieces per batch (texts x longest text): large enough for the matrix products to run at
+# full speed, small enough that a batch of 256-piece chunks stays a few MB of activations.
+BATCH_TOKENS = 8192
+BATCH_TEXTS = 64
+
+
+def manifest() -> dict:
+    return json.loads(MANIFEST.read_text(encoding="utf-8"))
+
+
+def encoder_identity(model_file: Path = MODEL_FILE) -> str:
+    """What an index records as the encoder of its vectors: the runtime and the weights' checksum.
+    For the shipped file it is read from its manifest (no hashing at start-up)."""
+    if Path(model_file) == MODEL_FILE:
+        digest = manifest()["weights"]["sha256"]
+    else:
+        digest = hashlib.sha256(Path(model_file).read_bytes()).hexdigest()
+    return f"onnxruntime {digest[:16]}"
+
+
+class OnnxMiniLM:
+    """Token embeddings of texts: ``forward_many`` for documents, ``forward`` for one question."""
+
+    def __init__(self, path: str, model_file: Path = MODEL_FILE) -> None:
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
+            self.eps = float(json.load(handle)["layer_norm_eps"])
+        with open(os.path.join(path, "sentence_bert_config.json"), encoding="utf-8") as handle:
+            max_length = int(json.load(handle)["max_seq_length"])
+        self.tokenizer = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_length=max_length)
+        with safe_open(os.path.join(path, "model.safetensors"), framework="numpy") as weights:
+            prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights.keys() else ""
+
+            def get(name: str) -> np.ndarray:
+                return weights.get_tensor(prefix + "embeddings." + name)
+
+            self.words = get("word_embeddings.weight")
+            self.positions = get("position_embeddings.weight")
+            self.token_type = get("token_type_embeddings.weight")[0]
+            self.norm = (get("LayerNorm.weight"), get("LayerNorm.bias"))
+        self.model_file = Path(model_file)
+        self._sessions: dict[int, object] = {}
+        self._lock = threading.Lock()
+
+    def session(self, threads: int):
+        """An onnxruntime session on ``threads`` threads (one per thread count, made once)."""
+        with self._lock:
+            if threads not in self._sessions:
+                import onnxruntime
+
+                options = onnxruntime.SessionOptions()
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3
+                self._sessions[threads] = onnxruntime.InferenceSession(
+                    str(self.model_file), options, providers=["CPUExecutionProvider"])
+            return self._sessions[threads]
+
+    def token_count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text).ids)
+
+    def _embed(self, ids: np.ndarray) -> np.ndarray:
+        """The embedding layer: (batch, tokens) ids to (batch, tokens, hidden), in numpy."""
+        hidden = self.words[ids] + self.positions[: ids.shape[1]][None] + self.token_type
+        mean = hidden.mean(axis=-1, keepdims=True)
+        centred = hidden - mean
+        variance = (centred * centred).mean(axis=-1, keepdims=True)
+        return (centred / np.sqrt(variance + self.eps) * self.norm[0] + self.norm[1]).astype(np.float32)
+
+    def forward(self, text: str, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Token embeddings (tokens, hidden) of ``text`` with [CLS] and [SEP], and its input ids,
+        truncated to the model's max_seq_length as sentence-transformers does."""
+        matrix, ids, _ = self.forward_many([text], threads)[0]
+        return matrix, ids
+
+    def forward_with_offsets(self, text: str, threads: int = 1):
+        return self.forward_many([text], threads)[0]
+
+    def forward_many(self, texts: list[str], threads: int = 1):
+        """Per text, in order: (token embeddings, input ids, each token's (start, end) characters
+        in the text, (0, 0) for [CLS] and [SEP]), padding removed."""
+        encodings = self.tokenizer.encode_batch(list(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(-lengths, kind="stable")
+        session = self.session(threads)
+        out: list = [None] * len(texts)
+        at = 0
+        while at < len(order):
+            longest = int(lengths[order[at]])
+            count = max(1, min(BATCH_TEXTS, BATCH_TOKENS // max(longest, 1)))
+            rows = order[at : at + count]
+            at += len(rows)
+            ids = np.zeros((len(rows), longest), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for i, row in enumerate(rows):
+                n = lengths[row]
+                ids[i, :n] = encodings[row].ids
+                mask[i, :n] = 1
+            [tokens] = session.run(None, {"hidden": self._embed(ids), "attention_mask": mask})
+            for i, row in enumerate(rows):
+                n = int(lengths[row])
+                offsets = np.asarray(encodings[row].offsets, dtype=np.int64).reshape(n, 2)
+                out[row] = (np.ascontiguousarray(tokens[i, :n], dtype=np.float32),
+                            ids[i, :n].astype(np.int32), offsets)
+        return out
