@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.engine import Engine  # noqa: E402
-from qa.index.embedder import SentenceTransformerEmbedder  # noqa: E402
+from qa.index.embedder import MiniLMEmbedder  # noqa: E402
 from qa.index.lexical import terms  # noqa: E402
 from qa.search.retrieval import bm25_scores, dense_ranking, top_rows  # noqa: E402
 
@@ -128,7 +128,7 @@ print(statistics.median(times))
 def latency(corpus: Path, index: Path, questions: list[str]) -> dict:
     """Warm p50 of `qa ask --json -` (write a line, read its answer) vs one dense query (embed +
     FAISS search), each in a fresh process of its own so neither inherits the other's state. Both
-    embed with the question encoder qa uses (qa/index/minilm.py), so the ratio is qa's own overhead."""
+    embed with the question encoder qa uses (qa/index/onnx_encoder.py), so the ratio is qa's own overhead."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(questions, handle)
@@ -170,7 +170,7 @@ def main() -> int:
     parser.add_argument("--no-latency", action="store_true")
     args = parser.parse_args()
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = MiniLMEmbedder()
     embedder.load()
     names = args.sets.split(",")
     engines, questions = {}, {}

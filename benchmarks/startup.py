@@ -6,7 +6,7 @@ pseudo-terminal (120x40) and the clock stops when its question box appears in th
 answers one question from an index built beforehand and exits; the import runs in `python -c`.
 Goals: the first paint takes at most half the time of the import, because the app draws before it
 loads anything heavy (in a worker thread); a whole cold `qa ask` also takes at most half of it,
-because questions are encoded by the network in numpy (qa/index/minilm.py) without importing torch.
+because questions are encoded by the ONNX encoder (qa/index/onnx_encoder.py) without importing torch.
 
     python benchmarks/startup.py [--runs 5] [--corpus seeds]
 """

@@ -94,9 +94,9 @@ def make_embedder(fake: bool):
         from conftest import FakeEmbedder
 
         return FakeEmbedder()
-    from qa.index.embedder import SentenceTransformerEmbedder
+    from qa.index.embedder import MiniLMEmbedder
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = MiniLMEmbedder()
     embedder.load()
     return embedder
 

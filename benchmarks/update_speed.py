@@ -74,9 +74,9 @@ def main() -> None:
 
         inner = FakeEmbedder()
     else:
-        from qa.index.embedder import SentenceTransformerEmbedder
+        from qa.index.embedder import MiniLMEmbedder
 
-        inner = SentenceTransformerEmbedder()
+        inner = MiniLMEmbedder()
         inner.load()
     work = Path(tempfile.mkdtemp(prefix="qa-update-speed-"))
     try:

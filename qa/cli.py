@@ -334,7 +334,7 @@ def _ready_engine(args, build_if_missing: bool):
     from qa.errors import IndexMissing, QAError
 
     from qa.index import store
-    from qa.index.indexer import name_list
+    from qa.index.indexer import expected_params, name_list
 
     engine = _engine(args)
     if not engine.index_exists():
@@ -345,7 +345,10 @@ def _ready_engine(args, build_if_missing: bool):
         _sync(engine)
         return engine
     if build_if_missing and engine.index_outdated():
-        older_schema = store.is_older_schema(store.read_manifest(engine.index_dir))
+        manifest = store.read_manifest(engine.index_dir)
+        # An older schema, or vectors of another encoder: sync rebuilds it and says so.
+        older_schema = store.is_older_schema(manifest) or store.other_encoder(
+            manifest, expected_params(engine.embedder))
         # An index of an older schema cannot be read as it is: sync rebuilds it, or says why not.
         if older_schema or store.writable(engine.index_dir):
             if not older_schema:  # sync says that one

@@ -17,7 +17,7 @@ from pathlib import Path
 from qa.index import store
 from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
-from qa.index.embedder import Embedder, SentenceTransformerEmbedder
+from qa.index.embedder import Embedder, MiniLMEmbedder
 from qa.errors import BadSpan, IndexDamaged, IndexMissing, NoDocument, QAError
 from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
 from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
@@ -39,7 +39,7 @@ class Engine:
                  max_bytes: int = DEFAULT_MAX_FILE_BYTES, scorer=None):
         self.corpus = Path(corpus)
         self.index_dir = Path(index_dir)
-        self.embedder = embedder or SentenceTransformerEmbedder()
+        self.embedder = embedder or MiniLMEmbedder()
         # The answer-sentence scorer shipped in the package (qa/answer/model), or None.
         self.scorer = scorer if scorer is not None else default_scorer()
         self.max_bytes = max_bytes
@@ -64,14 +64,16 @@ class Engine:
         return store.current_path_safe(self.index_dir) is not None
 
     def index_outdated(self) -> bool:
-        """True when the index was made by an older qa: ``sync`` rebuilds it (an older schema), or
+        """True when the index was made by an older qa: ``sync`` rebuilds it (an older schema, or
+        vectors of another encoder of the model), or
         updates it without embedding anything (older word rules, or no folder recorded)."""
         try:
             manifest = store.read_manifest(self.index_dir)
         except QAError:
             return False
         return store.is_older_schema(manifest) or store.older_terms(manifest) \
-            or "corpus" not in manifest
+            or "corpus" not in manifest \
+            or store.other_encoder(manifest, expected_params(self.embedder))
 
     def foreign_index_folder(self) -> str | None:
         """The folder the index was built for, when that is another folder that still exists:

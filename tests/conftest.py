@@ -95,9 +95,9 @@ def seeds_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def real_embedder():
     """The bundled all-MiniLM-L6-v2, loaded once for the whole test session."""
-    from qa.index.embedder import SentenceTransformerEmbedder
+    from qa.index.embedder import MiniLMEmbedder
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = MiniLMEmbedder()
     embedder.load()
     return embedder
 

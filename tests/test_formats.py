@@ -162,7 +162,7 @@ def fake_cli(monkeypatch, capsys):
     import qa.engine
     from qa.cli import main
 
-    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
     monkeypatch.delenv("QA_CORPUS", raising=False)
     monkeypatch.delenv("QA_INDEX", raising=False)
 

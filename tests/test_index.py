@@ -493,7 +493,7 @@ def test_qa_ask_updates_an_index_made_before_folders_and_word_rules_were_recorde
     import qa.engine
     from qa.cli import main
 
-    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
     engine_for(corpus, index_dir).sync()
     live = store.current_path(index_dir)
     manifest = json.loads((live / "manifest.json").read_text())
@@ -513,7 +513,7 @@ def test_qa_ask_rebuilds_an_index_made_by_an_older_qa(corpus, index_dir, monkeyp
     from conftest import FakeEmbedder
     from qa.cli import main
 
-    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
     engine_for(corpus, index_dir).sync()
     live = store.current_path(index_dir)
     manifest = json.loads((live / "manifest.json").read_text())

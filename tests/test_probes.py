@@ -23,7 +23,7 @@ from test_formats import fake_cli  # noqa: F401  (a fixture: qa run in-process)
 TESTS = Path(__file__).resolve().parent
 RUN_WITH_FAKE_EMBEDDER = (
     "import sys; sys.path.insert(0, sys.argv.pop(1)); import conftest, qa.engine; "
-    "qa.engine.SentenceTransformerEmbedder = conftest.FakeEmbedder; "
+    "qa.engine.MiniLMEmbedder = conftest.FakeEmbedder; "
     "from qa.cli import main; sys.exit(main())"
 )
 LIGHTHOUSE = ("The lighthouse keeper logged every passing ship in a leather book. "

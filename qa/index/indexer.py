@@ -140,9 +140,18 @@ def expected_params(embedder: Embedder, corpus: Path | None = None) -> dict:
     it indexes (an index belongs to one folder: see store.check_compatible)."""
     params = {"model": embedder.name, "dimension": embedder.dimension, "chunking": CHUNKING,
               "word_vectors": TOKENS_FORMAT}
+    encoder = getattr(embedder, "encoder", None)
+    if encoder:
+        params["encoder"] = encoder
     if corpus is not None:
         params["corpus"] = corpus_key(corpus)
     return params
+
+
+def cache_name(embedder: Embedder) -> str:
+    """What an unfinished build's cached vectors are filed under: the model and its encoder."""
+    encoder = getattr(embedder, "encoder", None) or store.FP32
+    return embedder.name if encoder == store.FP32 else f"{embedder.name} [{encoder}]"
 
 
 def corpus_key(corpus: Path) -> str:
@@ -187,7 +196,7 @@ def sync(
                 raise
             # Give the space back: the abandoned build and the embeddings cached for resuming it.
             store.remove_leftovers(index_dir, keep=store.current_path_safe(index_dir))
-            store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
+            store.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
             needed = exc.needed if isinstance(exc, DiskFull) else None
             raise DiskFull(store.disk_full_message(index_dir, needed), needed) from None
 
@@ -269,9 +278,16 @@ def _load_previous(index_dir: Path, expected: dict, warn: Warn):
         warn("", f"the index in {index_dir} is damaged; rebuilding it from the documents")
         return None
     except IndexIncompatible:
-        if store.is_older_schema(store.read_manifest(index_dir)):
+        manifest = store.read_manifest(index_dir)
+        if store.is_older_schema(manifest):
             # Made by an older qa with the same documents in mind: nothing to keep, rebuild.
             warn("", f"the index in {index_dir} was made by an older qa; rebuilding it")
+            return None
+        if store.other_encoder(manifest, expected):
+            # The same model run by another encoder: every vector is embedded again, so that
+            # questions and documents are encoded alike.
+            warn("", f"the index in {index_dir} was embedded by another encoder of the model "
+                 f"({store.encoder_of(manifest)}); rebuilding it")
             return None
         raise
 
@@ -438,7 +454,7 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     snapshot = store.IndexSnapshot(final, store.manifest_at(final), documents, chunks, index, bm25,
                                    doc_freq, sentence_vectors, words=words, kept=kept)
     store.remove_leftovers(index_dir, keep=final)
-    store.EmbeddingCache(index_dir, embedder.name, embedder.dimension).clear()
+    store.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))
     if removed_sources:
         sources["removed"] = sorted(removed_sources)
@@ -540,17 +556,17 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     if previous is not None:
         reusable = {c.hash: row for row, c in enumerate(previous.chunks)}
     resume = _ResumeCache(index_dir)
-    cache = store.EmbeddingCache(index_dir, embedder.name, dim)
-    sentence_cache = store.EmbeddingCache(index_dir, embedder.name + "#sentences", dim)
-    word_cache = store.EmbeddingCache(index_dir, embedder.name + "#words", PROJECTED_DIMS + 1)
+    cache = store.EmbeddingCache(index_dir, cache_name(embedder), dim)
+    sentence_cache = store.EmbeddingCache(index_dir, cache_name(embedder) + "#sentences", dim)
+    word_cache = store.EmbeddingCache(index_dir, cache_name(embedder) + "#words", PROJECTED_DIMS + 1)
     projection = previous.words.projection if previous is not None else None
-    cached_projection = store.cached_projection(index_dir, embedder.name)
+    cached_projection = store.cached_projection(index_dir, cache_name(embedder))
     if projection is None:
         projection = cached_projection
     elif cached_projection is None or not _same_projection(projection, cached_projection):
         # Cached word vectors, if any, were projected another way (an unfinished --rebuild).
         word_cache.drop()
-        resume.write(store.cache_projection, index_dir, embedder.name, projection)
+        resume.write(store.cache_projection, index_dir, cache_name(embedder), projection)
     cached, cached_sentences, cached_words = cache.load(), sentence_cache.load(), word_cache.load()
     todo: dict[str, list[int]] = {}
     for row, chunk in enumerate(fresh):
@@ -600,7 +616,7 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
             if sample is None:
                 sample = np.concatenate([m for m, _ in encoded.words] or [np.zeros((0, dim), np.float32)])
             projection = Projection.fit(sample)
-            resume.write(store.cache_projection, index_dir, embedder.name, projection)
+            resume.write(store.cache_projection, index_dir, cache_name(embedder), projection)
         projected = [(projection.apply(matrix), ids) for matrix, ids in encoded.words]
         # Sentences and words first: a chunk key in the cache promises they are there.
         sentence_keys = [_sentence_key(k, i) for k, lst in zip(batch, encoded.sentences) for i in range(len(lst))]

@@ -264,7 +264,7 @@ def manifest_at(path: Path) -> dict:
 MANIFEST_FIELDS = {"generation": int, "built_at": str, "model": str, "dimension": int,
                    "vocabulary": int, "documents": dict}
 MANIFEST_OPTIONAL = {"corpus": str, "next_chunk_id": int, "skipped": dict, "files": dict,
-                     "build_seconds": (int, float)}
+                     "build_seconds": (int, float), "encoder": str}
 DOCUMENT_FIELDS = {"sha256": str, "format": str, "size": int, "mtime_ns": int, "segments_hash": str,
                    "chunks": int}
 SKIPPED_FIELDS = {"reason": str, "sha256": str, "size": int, "mtime_ns": int}
@@ -351,6 +351,24 @@ def older_terms(manifest: dict) -> bool:
     return manifest.get("terms", 1) != TERM_RULES
 
 
+# The encoder family of an index that records none: sentence-transformers in fp32, which built
+# every index before encoders were recorded; the shipped ONNX encoder gives the same vectors.
+FP32 = "fp32"
+
+
+def encoder_of(params: dict) -> str:
+    return params.get("encoder") or FP32
+
+
+def other_encoder(manifest: dict, expected: dict) -> bool:
+    """Whether the index's vectors were made from the same model by an encoder of another family
+    (a quantised one): close vectors, not the same, so the index is rebuilt rather than asked
+    with this encoder's questions."""
+    return (manifest.get("model") == expected.get("model")
+            and manifest.get("dimension") == expected.get("dimension")
+            and encoder_of(manifest) != encoder_of(expected))
+
+
 def check_compatible(manifest: dict, expected: dict) -> None:
     """Refuse an index built by another schema, model or chunking, saying what differs."""
     if is_older_schema(manifest):
@@ -370,6 +388,12 @@ def check_compatible(manifest: dict, expected: dict) -> None:
         raise IndexIncompatible(
             f"index was built for the folder {built_for}, not {wanted}; give this folder an index "
             "of its own with --index DIR, or run `qa index --rebuild` to re-point this one"
+        )
+    if other_encoder(manifest, expected):
+        raise IndexIncompatible(
+            f"index vectors were made by another encoder of the model "
+            f"({encoder_of(manifest)}, this qa uses {encoder_of(expected)}); "
+            "run `qa index` to rebuild it"
         )
     for key in ("model", "dimension", "chunking", "word_vectors"):
         if manifest.get(key) != expected[key]:
