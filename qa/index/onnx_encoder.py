@@ -1,8 +1,8 @@
 """The bundled all-MiniLM-L6-v2 run by onnxruntime: documents and questions, no torch.
 
 The package ships the network's six transformer layers as ONNX (qa/index/model/encoder.onnx,
-made from the bundled weights by training/export_encoder.py: computed in fp32, weights stored as
-float16; encoder.json records its checksum and the figures that chose fp32 over int8). The embedding layer (a table lookup and a LayerNorm) is
+made from the bundled weights by training/export_encoder.py, fp32; encoder.json records its
+checksum and the figures that chose fp32 over int8). The embedding layer (a table lookup and a LayerNorm) is
 computed here in numpy from the bundled model.safetensors, as the answer scorer does, so the
 word-embedding table is not shipped twice. Pooling is sentence-transformers': the mean of the
 token embeddings of the text (special tokens included), normalised; the caller does it.
