@@ -31,7 +31,7 @@ from qa.index.embedder import MiniLMEmbedder  # noqa: E402
 from qa.index.lexical import terms  # noqa: E402
 from qa.search.retrieval import bm25_scores, dense_ranking, top_rows  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "bench-data"
+DATA = Path(os.environ.get("QA_BENCH_DATA", ROOT.parent / "shared" / "bench-data"))
 SETS = {
     "squad": (DATA / "squad" / "corpus", DATA / "squad" / "sample_heldout_seed13.jsonl"),
     "news": (DATA / "realtimeqa" / "corpus", DATA / "realtimeqa" / "sample_1000_seed13.jsonl"),

@@ -141,8 +141,9 @@ def test_ctrl_c_mid_update_leaves_the_previous_index(tmp_path):
         time.sleep(1)
         engine = Engine(corpus, index)
         generation = engine.snapshot.generation
-        # 210 chunks: too many for the numpy encoder, so the update loads torch and takes seconds.
-        generate_bulk(corpus / "bulk")
+        # 1,260 chunks: the update takes tens of seconds (the ONNX encoder embeds about 40 a
+        # second here), so the interrupt lands in the middle of it.
+        generate_bulk(corpus / "bulk", files=60)
         time.sleep(3.5)
         watcher.send_signal(signal.SIGINT)
         out, err = watcher.communicate(timeout=60)
