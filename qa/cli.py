@@ -26,6 +26,13 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="skip files larger than this (default: 50)")
 
 
+def _watch_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    parser.add_argument("--no-watch", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="chat app: do not update the index by itself when documents change "
+                             "(it offers ctrl+r instead)")
+
+
 class _Parser(argparse.ArgumentParser):
     """A usage error is one line, as every error of qa is (argparse's own sub-parsers are made
     of this class too)."""
@@ -38,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qa", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"qa {__version__}")
     _common(parser, suppress=False)
+    _watch_option(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -45,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, suppress=True)
         return p
 
-    command("chat", "open the chat app (the default when no command is given)")
+    _watch_option(command("chat", "open the chat app (the default when no command is given)"),
+                  suppress=True)
 
     p = command("index", "build or update the index (incremental; only changed files are embedded)")
     p.add_argument("--rebuild", action="store_true", help="discard the index and build it anew")
@@ -534,7 +543,8 @@ def cmd_chat(args) -> int:
     restore = _hold_typeahead()
     from qa.tui.app import run
 
-    return run(getattr(args, "corpus", None), getattr(args, "index", None), restore)
+    return run(getattr(args, "corpus", None), getattr(args, "index", None), restore,
+               watch=not getattr(args, "no_watch", False))
 
 
 def _hold_typeahead():

@@ -85,6 +85,16 @@ class Engine:
             return built_for
         return None
 
+    def built_for_another_folder(self) -> bool:
+        """True when the index names another folder than this corpus as the one it was built
+        for (whether or not that folder still exists): only ``qa index --rebuild`` or ctrl+r, after
+        asking, may re-point it."""
+        try:
+            built_for = store.read_manifest(self.index_dir).get("corpus")
+        except (QAError, AttributeError):
+            return False
+        return isinstance(built_for, str) and built_for != corpus_key(self.corpus)
+
     def sync(self, rebuild: bool = False, progress: Callable[[IndexProgress], None] | None = None,
              warn: Callable[[str, str], None] | None = None,
              on_wait: Callable[[], None] | None = None) -> SyncReport:
