@@ -259,14 +259,14 @@ class _ProgressBar:
             sys.stderr.flush()
 
 
-def _sync(engine, rebuild: bool = False):
+def _sync(engine, rebuild: bool = False, warn=_warn):
     bar = _ProgressBar()
 
     def waiting() -> None:
         print("qa: another qa index is running; waiting for it to finish", file=sys.stderr)
 
     try:
-        return engine.sync(rebuild=rebuild, progress=bar, warn=_warn, on_wait=waiting)
+        return engine.sync(rebuild=rebuild, progress=bar, warn=warn, on_wait=waiting)
     finally:
         bar.close()
 
@@ -275,7 +275,11 @@ def cmd_index(args) -> int:
     engine = _engine(args)
     if args.rebuild:
         _confirm_repointing(engine)
-    report = _sync(engine, rebuild=args.rebuild)
+    from qa.index.watcher import NewWarnings
+
+    told = NewWarnings()  # watching, a skipped file is named once, not on every update
+    report = _sync(engine, rebuild=args.rebuild, warn=told.filter(_warn) if args.watch else _warn)
+    told.finished()
     if args.json:
         print(json.dumps(report.to_json()), flush=True)
     else:
@@ -284,11 +288,11 @@ def cmd_index(args) -> int:
         for line in report.changes():
             print(f"  {shown(line)}")
     if args.watch:
-        return _watch(engine, args.json)
+        return _watch(engine, args.json, told)
     return 0
 
 
-def _watch(engine, as_json: bool) -> int:
+def _watch(engine, as_json: bool, told=None) -> int:
     """Keep the index current, one line per update, until ctrl+c."""
     from datetime import datetime
 
@@ -309,7 +313,7 @@ def _watch(engine, as_json: bool) -> int:
 
     print(f"qa: watching {shown(str(engine.corpus))} (ctrl+c stops)", file=sys.stderr, flush=True)
     try:
-        engine.watch(updated, on_error=failed, progress=bar, warn=_warn)
+        engine.watch(updated, on_error=failed, progress=bar, warn=_warn, warnings=told)
     except KeyboardInterrupt:
         bar.close()
         # An update cut short leaves the generation before it live (see qa/index/store.py).

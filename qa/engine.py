@@ -122,21 +122,31 @@ class Engine:
 
     def watch(self, on_update: Callable[[SyncReport], None], *,
               on_error: Callable[[QAError], None] | None = None,
-              stop: threading.Event | None = None, **sync_options) -> None:
+              stop: threading.Event | None = None, warnings=None, **sync_options) -> None:
         """Keep the index current until ``stop`` is set (or ctrl+c): after each batch of changes
         in the corpus folder (qa.index.watcher), an incremental ``sync``; ``on_update`` gets each
         report that changed the index. A failed update goes to ``on_error`` (raised without one),
-        and the next batch tries again. Call ``sync`` first: this waits for changes."""
-        from qa.index.watcher import corpus_changes
+        and the next batch tries again. Call ``sync`` first: this waits for changes.
 
+        ``warn`` (among ``sync_options``) hears each warning once, not on every update: again
+        only when its reason changes, or when the file is fixed and later breaks again.
+        ``warnings``: the qa.index.watcher.NewWarnings that filtered the first ``sync``, so the
+        first update does not repeat it."""
+        from qa.index.watcher import NewWarnings, corpus_changes
+
+        told = warnings if warnings is not None else NewWarnings()
+        if sync_options.get("warn") is not None:
+            sync_options["warn"] = told.filter(sync_options["warn"])
         for _ in corpus_changes(self.corpus, self.index_dir, stop):
             try:
                 report = self.sync(**sync_options)
             except QAError as exc:
+                told.finished(complete=False)
                 if on_error is None:
                     raise
                 on_error(exc)
                 continue
+            told.finished()
             if report.changed:
                 on_update(report)
 
