@@ -309,6 +309,15 @@ class Engine:
                 raise NoDocument(f"no document {source!r} in the index") from None
         return documents[source].text
 
+    def document_details(self, source: str) -> dict:
+        """The title, author and date (ISO 8601) the document states, those it has; nothing for a
+        source the live index does not hold."""
+        doc = self.snapshot.documents.get(source)
+        if doc is None:
+            return {}
+        return {key: value for key, value in
+                (("title", doc.title), ("author", doc.author), ("date", doc.date)) if value}
+
     def span(self, source: str, start: int | None = None, end: int | None = None,
              exact: bool = False, names: tuple[str, str] = ("start", "end")) -> str:
         """``document_text(source)[start:end]``, the whole text by default; a span outside the

@@ -93,6 +93,20 @@ def source_label(source: str, line: int, page: int | None = None) -> str:
     return f"{source}, line {line}" + (f", page {page}" if page else "")
 
 
+def source_details(page: int | None, locator, details: dict) -> str:
+    """The line under a source in the sources panel: where in the document the passage is (page,
+    slide, chapter or message) and what the document states of itself (title, author, date), those
+    it has; a part already said by an earlier one (a slide titled as the deck) is left out."""
+    date = (locator.date if locator is not None and locator.date else details.get("date", ""))[:10]
+    parts: list[str] = []
+    for part in (f"page {page}" if page else "", str(locator) if locator else "",
+                 details.get("title", ""), details.get("author", ""), date):
+        part = " ".join(part.split())  # one line, whatever the file holds
+        if part and not any(part in earlier for earlier in parts):
+            parts.append(part)
+    return " · ".join(parts)
+
+
 def sources_text(answer: Answer, marker: Style | str = "bold", dim: Style | str = "dim") -> Text:
     """The numbered sources under an answer, or the closest passages when it is not found."""
     text = Text()

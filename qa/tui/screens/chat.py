@@ -87,7 +87,7 @@ class ChatScreen(IndexUpkeep, Screen):
                 sources.border_title = "Sources"
                 yield Static(Text("Ask a question; the sources of the answer appear here."),
                              id="sources-hint")
-                yield CitationsPanel(id="citations")
+                yield CitationsPanel(self.engine.document_details, id="citations")
         yield StatusBar(id="status-bar")
         # Not selected on focus: a letter typed elsewhere moves here and must not be replaced by
         # the next one (see on_key).
