@@ -20,7 +20,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from qa.engine import Conversation, Engine
 from qa.results import Turn
 from qa.tui.autoupdate import IndexUpkeep
-from qa.tui.export import conversation_markdown, default_export_dir
+from qa.tui.export import conversation_markdown, default_export_dir, export_target, write_export
 from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexProgressed, IndexStarted,
                              IndexSynced, IndexWaited, user_message)
 from qa.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ExportDialog
@@ -479,15 +479,8 @@ class ChatScreen(IndexUpkeep, Screen):
     def export_to(self, path: str | None) -> None:
         if not path:
             return
-        folder = self._export_folder()
-        target = folder / Path(path).expanduser()  # a name alone goes in the export folder
-        if target.is_dir():  # a folder: the file goes in it, under the usual name
-            target = target / f"qa-conversation-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
-        if target.parent == folder:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)  # qa's data folder, on first use
-            except OSError:
-                pass  # said below, when the file cannot be written
+        # A missing folder (qa's data folder on first use, or one typed) is made.
+        target = export_target(path, self._export_folder(), datetime.now().strftime("%Y%m%d-%H%M%S"))
         if target.exists():
             self.notify(f"{target} already exists; it was left as it is. Export again under "
                         "another name.", title="Not exported", severity="warning", markup=False)
@@ -500,8 +493,7 @@ class ChatScreen(IndexUpkeep, Screen):
             markdown = conversation_markdown(self.all_turns(), str(self.engine.corpus),
                                              datetime.now().strftime("%Y-%m-%d %H:%M"),
                                              self.engine.current_citation, new_conversation_at=starts)
-            with target.open("x", encoding="utf-8") as handle:  # never over an existing file
-                handle.write(markdown)
+            write_export(target, markdown)  # never over an existing file
         except OSError as exc:
             self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed",
                         severity="error", markup=False)
