@@ -17,11 +17,15 @@ DESCRIPTION = "Ask questions about a folder of documents; answers are cited sent
 
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    from qa.config import user_data_dir
+
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--corpus", metavar="DIR", default=default,
                         help="folder of documents (default: $QA_CORPUS or ./seeds)")
     parser.add_argument("--index", metavar="DIR", default=default,
-                        help="index folder (default: $QA_INDEX or ./embeddings)")
+                        help="index folder (default: $QA_INDEX, else the corpus folder's own: "
+                             "./embeddings for ./seeds, for any other folder one in "
+                             f"{user_data_dir() / 'indexes'}; `qa stats` names it)")
     parser.add_argument("--max-file-mb", metavar="MB", type=_megabytes, default=default,
                         help="skip files larger than this (default: 50)")
 
@@ -509,7 +513,17 @@ def _indent(text: str) -> str:
 def cmd_stats(args) -> int:
     from qa.index.indexer import name_list
 
+    from qa.errors import QAError
+
     engine = _engine(args)
+    built_for = engine.foreign_index_folder()
+    if built_for is not None:  # as ask and search refuse it: its figures are another folder's
+        import shlex
+
+        raise QAError(f"the index in {engine.index_dir} was built for the folder {built_for}, not "
+                      f"{os.path.abspath(engine.corpus)} (`qa stats --corpus {shlex.quote(built_for)}` "
+                      "describes it); give this folder an index of its own with --index DIR, or "
+                      "leave --index out")
     stats = engine.stats(verify=True)  # stats must not describe a damaged index as fine
     if args.json:
         print(json.dumps(stats))
