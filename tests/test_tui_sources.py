@@ -35,6 +35,12 @@ def test_details_say_the_place_then_what_the_document_states():
         "message 2 (Re: Dredging — Jørgen Dahl) · 2025-03-04"
     assert source_details(4, None, {"title": "Annual\nreport"}) == "page 4 · Annual report"
     assert source_details(None, None, {}) == ""
+    # Narrow: the part's title is shortened first, so the date stays; then the line is cut.
+    mailbox = {"date": "2025-06-20"}
+    assert source_details(None, message, mailbox, width=34) == "message 2 (Re: Dred…) · 2025-03-04"
+    assert source_details(None, message, mailbox, width=30) == "message 2 · 2025-03-04"
+    assert source_details(None, message, mailbox, width=12) == "message 2 ·…"
+    assert source_details(None, slide, deck, width=200) == source_details(None, slide, deck)
 
 
 def answer_citing(engine: Engine, places: dict[str, int]) -> Answer:
@@ -74,8 +80,9 @@ async def test_each_source_shows_its_place_and_metadata_in_one_dim_line(tmp_path
         assert lines["book.epub"][1] == "chapter 2 (The Merchant) · The Salt Road · Helga Vik · 2021-09-01"
         assert lines["harbour.mbox"][1] == \
             "message 2 (Re: Dredging of the north quay — Jørgen Dahl) · 2025-03-04"
-        assert lines["slides.pptx"][1].startswith(
-            "slide 2 (Why restore the lighthouse) · Lighthouse Restoration Project · Tomas")
+        # The slide's title shortened, to keep the deck's title, author and date on the line.
+        assert lines["slides.pptx"][1].startswith("slide 2 (Why restore")
+        assert "…) · Lighthouse Restoration Project · Tomas Eriksen · 20" in lines["slides.pptx"][1]
         assert lines["report.pdf"][1].startswith("page 1")
         assert lines["dredging.eml"][1] == "Dredging of the north quay — Anna Berg · 2025-03-03"
         assert lines["book.epub"][0] == "[1] book.epub, line " + str(answer.citations[0].line)
@@ -91,3 +98,8 @@ async def test_each_source_shows_its_place_and_metadata_in_one_dim_line(tmp_path
         await pilot.pause(0.2)
         shown = details.render().plain.split("\n")[1]
         assert shown.endswith("…") and len(shown) <= details.size.width
+        mailbox = next(v for v in app.screen.query(CitationView)
+                       if v.citations[0].source == "harbour.mbox")
+        shown = mailbox.render().plain.split("\n")[1]
+        assert shown.startswith("message 2 (Re: ") and shown.endswith("…) · 2025-03-04")
+        assert len(shown) <= mailbox.size.width

@@ -37,11 +37,14 @@ class CitationView(Widget):
     COMPONENT_CLASSES = {"citation--label", "citation--details", "citation--highlight"}
 
     def __init__(self, citations: Sequence[Citation], closest: bool = False,
-                 details: str = "") -> None:
+                 document: dict | None = None) -> None:
         super().__init__()
         self.citations = tuple(citations)
         self.closest = closest  # a closest passage of a question not found: no [n] in any answer
-        self.details = details  # page or part, title, author, date: one dim line under the name
+        self.document = document or {}  # the title, author and date the document states
+        first = self.citations[0]
+        # Page or part, title, author, date: one dim line under the name (when there is any).
+        self.details = source_details(first.page, first.locator, self.document)
         self.lines: int | None = None  # passage lines this entry may fill; None: a fixed context
         self._measuring: int | None = None
 
@@ -68,9 +71,8 @@ class CitationView(Widget):
         markers = "closest: " if self.closest else "".join(f"[{c.n}] " for c in self.citations)
         label = Text.assemble((markers, style), (source_label(first.source, first.line), style),
                               "\n")
-        if self.details:  # kept to one line: cut short at the panel's width
-            details = self.details if not 0 < width < len(self.details) \
-                else self.details[:width - 1] + "…"
+        if self.details:  # kept to one line, at the panel's width
+            details = source_details(first.page, first.locator, self.document, width)
             label.append_text(Text(details + "\n",
                                    self.get_component_rich_style("citation--details")))
         return label
@@ -105,8 +107,8 @@ class CitationView(Widget):
 
 class CitationItem(ListItem):
     def __init__(self, citations: Sequence[Citation], closest: bool = False,
-                 details: str = "") -> None:
-        super().__init__(CitationView(citations, closest, details))
+                 document: dict | None = None) -> None:
+        super().__init__(CitationView(citations, closest, document))
         self.citations = tuple(citations)
 
     @property
@@ -130,18 +132,17 @@ class CitationsPanel(ListView):
         self.closest = closest
         await self.clear()  # the old items gone first, so that index 0 is the new first item
         groups = [(c,) for c in citations] if closest else group_by_passage(citations)
-        await self.extend(CitationItem(group, closest, self._details(group[0]))
+        await self.extend(CitationItem(group, closest, self._document(group[0].source))
                           for group in groups)
         self.index = 0 if citations else None
         self.border_subtitle = "enter opens" if citations else ""
         self._share_height()
 
-    def _details(self, citation: Citation) -> str:
+    def _document(self, source: str) -> dict:
         try:
-            details = self.describe(citation.source) if self.describe else {}
+            return self.describe(source) if self.describe else {}
         except QAError:  # the index cannot be read now: the name and place still say enough
-            details = {}
-        return source_details(citation.page, citation.locator, details)
+            return {}
 
     def on_resize(self) -> None:
         self._share_height()
