@@ -331,6 +331,8 @@ class ChatScreen(IndexUpkeep, Screen):
         self.counts = (message.report.documents, message.report.chunks)
         if message.startup:
             status.set_status(f"Index built: {summary}. Loading the model…", busy=True)
+        elif message.auto and not message.report.changed:
+            self._set_idle_status()  # another process had indexed the change (or it was undone)
         elif message.auto:  # said briefly: it happens whenever documents are saved
             if self.answering is None:
                 status.set_status(f"Index updated: {summary} · Ready")
