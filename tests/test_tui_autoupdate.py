@@ -188,3 +188,23 @@ async def test_another_folders_index_is_never_updated_by_itself(fake_engine, see
         assert set(manifest["documents"]) == {"pier.txt"}  # still the other folder's
         assert not any("added: ferry.txt" in n for n in seen)
         assert "5 documents" in app.screen.query_one(StatusBar).status
+
+
+async def test_a_skipped_file_is_told_once_not_on_every_update(fake_engine, seeds_copy):
+    (seeds_copy / "draft.txt").write_text("")  # skipped: empty
+    app = create_app(fake_engine)
+    seen = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        status = await watching(pilot)  # the index is built at start, naming draft.txt
+        assert len([n for n in seen if "draft.txt" in n]) == 1
+        (seeds_copy / "ferry.txt").write_text(FERRY, encoding="utf-8")
+        await until(pilot, lambda: "6 documents" in status.status, rounds=WAIT)
+        (seeds_copy / "ferry.txt").write_text(FERRY + "It returns at six.\n", encoding="utf-8")
+        await until(pilot, lambda: any("updated: ferry.txt" in n for n in seen), rounds=WAIT)
+        assert len([n for n in seen if "draft.txt" in n]) == 1
+        # Fixed, then emptied again: told again.
+        (seeds_copy / "draft.txt").write_text("A draft about the ferry.\n")
+        await until(pilot, lambda: "7 documents" in status.status, rounds=WAIT)
+        (seeds_copy / "draft.txt").write_text("")
+        await until(pilot, lambda: len([n for n in seen if "draft.txt: empty" in n]) == 2,
+                    rounds=WAIT)
