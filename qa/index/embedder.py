@@ -79,12 +79,14 @@ class SentenceTransformerEmbedder:
         self._model = None  # sentence-transformers: embeds documents when an index is built
         self._questions = None  # the same network in numpy (qa.index.minilm): encodes questions
         self._keep_ids: np.ndarray | None = None
-        self._lock = threading.Lock()
+        # One lock each: a question is encoded while an update imports torch (seconds) beside it.
+        self._questions_lock = threading.Lock()
+        self._model_lock = threading.Lock()
 
     def load(self) -> None:
         """Get ready to encode questions: the weights into numpy, under 1 s, no torch. Safe to
-        call from any thread."""
-        with self._lock:
+        call from any thread, and never held up by ``load_model``."""
+        with self._questions_lock:
             if self._questions is None:
                 from qa.index.minilm import MiniLM
 
@@ -93,7 +95,7 @@ class SentenceTransformerEmbedder:
     def load_model(self) -> None:
         """Import torch and sentence-transformers and load the model (5 to 10 s cold), for
         embedding documents; safe to call from any thread."""
-        with self._lock:
+        with self._model_lock:
             if self._model is not None:
                 return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
