@@ -17,13 +17,24 @@ DESCRIPTION = "Ask questions about a folder of documents; answers are cited sent
 
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    from qa.config import user_data_dir
+
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument("--corpus", metavar="DIR", default=default,
                         help="folder of documents (default: $QA_CORPUS or ./seeds)")
     parser.add_argument("--index", metavar="DIR", default=default,
-                        help="index folder (default: $QA_INDEX or ./embeddings)")
+                        help="index folder (default: $QA_INDEX, else the corpus folder's own: "
+                             "./embeddings for ./seeds, for any other folder one in "
+                             f"{user_data_dir() / 'indexes'}; `qa stats` names it)")
     parser.add_argument("--max-file-mb", metavar="MB", type=_megabytes, default=default,
                         help="skip files larger than this (default: 50)")
+
+
+def _watch_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    parser.add_argument("--no-watch", action="store_true",
+                        default=argparse.SUPPRESS if suppress else False,
+                        help="chat app: do not update the index by itself when documents change "
+                             "(it offers ctrl+r instead)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="qa", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"qa {__version__}")
     _common(parser, suppress=False)
+    _watch_option(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -45,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, suppress=True)
         return p
 
-    command("chat", "open the chat app (the default when no command is given)")
+    _watch_option(command("chat", "open the chat app (the default when no command is given)"),
+                  suppress=True)
 
     p = command("index", "build or update the index (incremental; only changed files are embedded)")
     p.add_argument("--rebuild", action="store_true", help="discard the index and build it anew")
@@ -250,14 +263,14 @@ class _ProgressBar:
             sys.stderr.flush()
 
 
-def _sync(engine, rebuild: bool = False):
+def _sync(engine, rebuild: bool = False, warn=_warn):
     bar = _ProgressBar()
 
     def waiting() -> None:
         print("qa: another qa index is running; waiting for it to finish", file=sys.stderr)
 
     try:
-        return engine.sync(rebuild=rebuild, progress=bar, warn=_warn, on_wait=waiting)
+        return engine.sync(rebuild=rebuild, progress=bar, warn=warn, on_wait=waiting)
     finally:
         bar.close()
 
@@ -266,7 +279,11 @@ def cmd_index(args) -> int:
     engine = _engine(args)
     if args.rebuild:
         _confirm_repointing(engine)
-    report = _sync(engine, rebuild=args.rebuild)
+    from qa.index.watcher import NewWarnings
+
+    told = NewWarnings()  # watching, a skipped file is named once, not on every update
+    report = _sync(engine, rebuild=args.rebuild, warn=told.filter(_warn) if args.watch else _warn)
+    told.finished()
     if args.json:
         print(json.dumps(report.to_json()), flush=True)
     else:
@@ -275,11 +292,11 @@ def cmd_index(args) -> int:
         for line in report.changes():
             print(f"  {shown(line)}")
     if args.watch:
-        return _watch(engine, args.json)
+        return _watch(engine, args.json, told)
     return 0
 
 
-def _watch(engine, as_json: bool) -> int:
+def _watch(engine, as_json: bool, told=None) -> int:
     """Keep the index current, one line per update, until ctrl+c."""
     from datetime import datetime
 
@@ -300,7 +317,7 @@ def _watch(engine, as_json: bool) -> int:
 
     print(f"qa: watching {shown(str(engine.corpus))} (ctrl+c stops)", file=sys.stderr, flush=True)
     try:
-        engine.watch(updated, on_error=failed, progress=bar, warn=_warn)
+        engine.watch(updated, on_error=failed, progress=bar, warn=_warn, warnings=told)
     except KeyboardInterrupt:
         bar.close()
         # An update cut short leaves the generation before it live (see qa/index/store.py).
@@ -499,7 +516,17 @@ def _indent(text: str) -> str:
 def cmd_stats(args) -> int:
     from qa.index.indexer import name_list
 
+    from qa.errors import QAError
+
     engine = _engine(args)
+    built_for = engine.foreign_index_folder()
+    if built_for is not None:  # as ask and search refuse it: its figures are another folder's
+        import shlex
+
+        raise QAError(f"the index in {engine.index_dir} was built for the folder {built_for}, not "
+                      f"{os.path.abspath(engine.corpus)} (`qa stats --corpus {shlex.quote(built_for)}` "
+                      "describes it); give this folder an index of its own with --index DIR, or "
+                      "leave --index out")
     stats = engine.stats(verify=True)  # stats must not describe a damaged index as fine
     if args.json:
         print(json.dumps(stats))
@@ -537,7 +564,8 @@ def cmd_chat(args) -> int:
     restore = _hold_typeahead()
     from qa.tui.app import run
 
-    return run(getattr(args, "corpus", None), getattr(args, "index", None), restore)
+    return run(getattr(args, "corpus", None), getattr(args, "index", None), restore,
+               watch=not getattr(args, "no_watch", False))
 
 
 def _hold_typeahead():

@@ -87,6 +87,16 @@ class Engine:
             return built_for
         return None
 
+    def built_for_another_folder(self) -> bool:
+        """True when the index names another folder than this corpus as the one it was built
+        for (whether or not that folder still exists): only ``qa index --rebuild`` or ctrl+r, after
+        asking, may re-point it."""
+        try:
+            built_for = store.read_manifest(self.index_dir).get("corpus")
+        except (QAError, AttributeError):
+            return False
+        return isinstance(built_for, str) and built_for != corpus_key(self.corpus)
+
     def sync(self, rebuild: bool = False, progress: Callable[[IndexProgress], None] | None = None,
              warn: Callable[[str, str], None] | None = None,
              on_wait: Callable[[], None] | None = None) -> SyncReport:
@@ -114,21 +124,31 @@ class Engine:
 
     def watch(self, on_update: Callable[[SyncReport], None], *,
               on_error: Callable[[QAError], None] | None = None,
-              stop: threading.Event | None = None, **sync_options) -> None:
+              stop: threading.Event | None = None, warnings=None, **sync_options) -> None:
         """Keep the index current until ``stop`` is set (or ctrl+c): after each batch of changes
         in the corpus folder (qa.index.watcher), an incremental ``sync``; ``on_update`` gets each
         report that changed the index. A failed update goes to ``on_error`` (raised without one),
-        and the next batch tries again. Call ``sync`` first: this waits for changes."""
-        from qa.index.watcher import corpus_changes
+        and the next batch tries again. Call ``sync`` first: this waits for changes.
 
+        ``warn`` (among ``sync_options``) hears each warning once, not on every update: again
+        only when its reason changes, or when the file is fixed and later breaks again.
+        ``warnings``: the qa.index.watcher.NewWarnings that filtered the first ``sync``, so the
+        first update does not repeat it."""
+        from qa.index.watcher import NewWarnings, corpus_changes
+
+        told = warnings if warnings is not None else NewWarnings()
+        if sync_options.get("warn") is not None:
+            sync_options["warn"] = told.filter(sync_options["warn"])
         for _ in corpus_changes(self.corpus, self.index_dir, stop):
             try:
                 report = self.sync(**sync_options)
             except QAError as exc:
+                told.finished(complete=False)
                 if on_error is None:
                     raise
                 on_error(exc)
                 continue
+            told.finished()
             if report.changed:
                 on_update(report)
 
@@ -290,6 +310,15 @@ class Engine:
             else:
                 raise NoDocument(f"no document {source!r} in the index") from None
         return documents[source].text
+
+    def document_details(self, source: str) -> dict:
+        """The title, author and date (ISO 8601) the document states, those it has; nothing for a
+        source the live index does not hold."""
+        doc = self.snapshot.documents.get(source)
+        if doc is None:
+            return {}
+        return {key: value for key, value in
+                (("title", doc.title), ("author", doc.author), ("date", doc.date)) if value}
 
     def span(self, source: str, start: int | None = None, end: int | None = None,
              exact: bool = False, names: tuple[str, str] = ("start", "end")) -> str:

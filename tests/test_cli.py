@@ -81,6 +81,16 @@ def test_subcommand_help(tmp_path):
         assert done.returncode == 0 and "--corpus" in done.stdout and "--index" in done.stdout
 
 
+def test_help_names_the_default_index_as_it_is_chosen(tmp_path, user_data_dir):
+    """Not "./embeddings" for every folder: that is the index of ./seeds only (see
+    tests/test_default_index.py)."""
+    for args in (["--help"], ["ask", "--help"]):
+        done = qa(*args, cwd=tmp_path, env={"COLUMNS": "200"})
+        said = " ".join(done.stdout.split())
+        assert "$QA_INDEX or ./embeddings" not in said
+        assert "./embeddings for ./seeds" in said and str(user_data_dir / "qa" / "indexes") in said
+
+
 def test_missing_corpus_folder_is_one_line(tmp_path):
     done = qa("index", "--corpus", str(tmp_path / "nope"), "--index", str(tmp_path / "ix"), cwd=tmp_path)
     assert_user_error(done, "corpus folder not found", "nope")
@@ -150,9 +160,11 @@ def test_an_index_belongs_to_its_folder(tmp_path, fake_embedder):
     Engine(first, tmp_path / "ix", fake_embedder).sync()
     # Another folder with the same index: refused (by ask, search and index alike), saying how to
     # give it its own index; the first folder's index is left as it was.
-    for command in (["ask", "ferry"], ["search", "ferry"], ["index"]):
+    for command in (["ask", "ferry"], ["search", "ferry"], ["index"], ["stats"], ["stats", "--json"]):
         done = qa(*command, "--corpus", str(second), "--index", str(tmp_path / "ix"), cwd=tmp_path)
         assert_user_error(done, "built for the folder", str(first), "--index DIR")
+        if command[0] == "stats":  # says which folder it was asked about, too
+            assert f"not {second}" in done.stderr
     assert Engine(first, tmp_path / "ix", fake_embedder).search("orchard", k=1)[0].text.startswith("The orchard")
     # A folder that moved takes its index along.
     moved = tmp_path / "moved"
@@ -233,14 +245,22 @@ def test_stats_json_defaults_env_and_staleness(workdir, built, tmp_path):
     assert stats["generation"] >= 1 and stats["size_bytes"] > 0
     assert stats["changed_since_build"] == 0
 
-    # Through the environment, from elsewhere, with a corpus that has one more file.
+    # Through the environment, from elsewhere, the corpus having one more file since the build.
+    env = {"QA_CORPUS": str(workdir / "seeds"), "QA_INDEX": str(workdir / "embeddings")}
+    new = workdir / "seeds" / "new.md"
+    new.write_text("A new note about the harbour works, written today.\n")
+    try:
+        stats = json.loads(qa("stats", "--json", cwd=tmp_path, env=env).stdout)
+        assert stats["changed_since_build"] == 1 and stats["changed_files"] == ["new.md"]
+        assert "1 file(s) since the build (new.md)" in qa("stats", cwd=tmp_path, env=env).stdout
+    finally:
+        new.unlink()
+    # A copy of the folder is another folder: its index is not this one (see
+    # test_an_index_belongs_to_its_folder).
     corpus = tmp_path / "corpus"
     shutil.copytree(workdir / "seeds", corpus)
-    (corpus / "new.md").write_text("A new note about the harbour works, written today.\n")
-    env = {"QA_CORPUS": str(corpus), "QA_INDEX": str(workdir / "embeddings")}
-    stats = json.loads(qa("stats", "--json", cwd=tmp_path, env=env).stdout)
-    assert stats["changed_since_build"] == 1 and stats["changed_files"] == ["new.md"]
-    assert "1 file(s) since the build (new.md)" in qa("stats", cwd=tmp_path, env=env).stdout
+    done = qa("stats", cwd=tmp_path, env={**env, "QA_CORPUS": str(corpus)})
+    assert_user_error(done, "built for the folder", f"not {corpus}")
 
     text = qa("stats", cwd=workdir, script=True)
     assert text.returncode == 0

@@ -196,3 +196,42 @@ def test_building_and_answering_import_no_torch(seeds_copy, tmp_path):
         "assert engine.sync().chunks_embedded > 0\n"
         "assert engine.ask('Who chaired the NATO-Russia Council meeting?').found")
     assert not modules & {"torch", "sentence_transformers", "transformers"}, modules & set(HEAVY)
+
+
+@pytest.mark.model
+def test_a_question_is_encoded_while_the_model_for_documents_loads(monkeypatch):
+    """With the torch runtime, an update that has to import torch (seconds, or half a minute on a
+    busy machine) does not hold up the questions the app and the server answer meanwhile."""
+    import sys
+    import threading
+    import types
+
+    from qa.index.embedder import MiniLMEmbedder
+
+    loading, release = threading.Event(), threading.Event()
+
+    def slow_model(*args, **kwargs):
+        loading.set()
+        assert release.wait(30)
+        return object()
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers",
+                        types.SimpleNamespace(SentenceTransformer=slow_model))
+    logging = types.SimpleNamespace(disable_progress_bar=lambda: None)
+    monkeypatch.setitem(sys.modules, "transformers", types.ModuleType("transformers"))
+    monkeypatch.setitem(sys.modules, "transformers.utils", types.SimpleNamespace(logging=logging))
+    embedder = MiniLMEmbedder("torch")
+    loader = threading.Thread(target=embedder.load_model, daemon=True)
+    loader.start()
+    try:
+        assert loading.wait(30)
+        encoded = []
+        asking = threading.Thread(target=lambda: encoded.append(embedder.encode_query("Who?")),
+                                  daemon=True)
+        asking.start()
+        asking.join(30)
+        assert encoded and encoded[0][0].shape == (embedder.dimension,)
+        assert loader.is_alive()  # the model was still loading
+    finally:
+        release.set()
+        loader.join(30)

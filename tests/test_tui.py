@@ -178,7 +178,7 @@ async def test_opening_a_citation_shows_the_document_at_the_highlighted_span(see
 
 
 async def test_rebuild_after_adding_a_file_shows_progress_then_the_summary(fake_engine, seeds_copy):
-    app = create_app(fake_engine)
+    app = create_app(fake_engine, watch=False)  # ctrl+r, not the automatic update
     gate = threading.Event()
     sync = fake_engine.sync
 
@@ -293,7 +293,7 @@ async def test_a_document_added_while_the_app_is_open_is_noticed(fake_engine, se
     import qa.tui.screens.chat as chat
 
     monkeypatch.setattr(chat, "CORPUS_CHECK_SECONDS", 0.1)
-    app = create_app(fake_engine)
+    app = create_app(fake_engine, watch=False)  # ctrl+r, not the automatic update
     seen = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -314,7 +314,7 @@ async def test_a_document_added_while_the_app_is_open_is_noticed(fake_engine, se
 
 async def test_a_citation_opened_after_its_document_changed_never_highlights_other_text(
         fake_engine, seeds_copy):
-    app = create_app(fake_engine)
+    app = create_app(fake_engine, watch=False)  # ctrl+r, not the automatic update
     seen = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -360,7 +360,7 @@ async def test_the_palette_offers_one_keys_command(fake_engine):
 
 
 async def test_rebuild_from_the_command_palette(fake_engine, seeds_copy):
-    app = create_app(fake_engine)
+    app = create_app(fake_engine, watch=False)  # ctrl+r, not the automatic update
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         (seeds_copy / "000_5d4c552fcafd00ce.txt").unlink()
@@ -569,7 +569,7 @@ async def test_an_index_of_another_folder_is_explained_not_announced_as_changes(
 async def test_a_changed_corpus_is_announced_with_an_offer_to_rebuild(fake_engine, seeds_copy):
     fake_engine.sync()
     (seeds_copy / "later.txt").write_text("A later article.\n", encoding="utf-8")
-    app = create_app(fake_engine)
+    app = create_app(fake_engine, watch=False)  # ctrl+r, not the automatic update
     seen = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: any("later.txt" in m and "ctrl+r" in m for m in seen))
@@ -853,7 +853,7 @@ async def test_markdown_in_answers_is_rendered_and_the_f1_hint_stays_at_80x24(tm
         "# Minsk\n\nThe **Minsk II** agreement on the [bold]ceasefire[/bold] was signed in "
         "*February 2015* in Minsk.\n", encoding="utf-8")
     engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
-    app = create_app(engine)
+    app = create_app(engine, watch=False)  # the long "changed: ctrl+r" status line is wanted
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         entry = await ask(pilot, "When was the Minsk II agreement signed?")

@@ -96,6 +96,9 @@ class StubEngine:
     def document_text(self, source: str) -> str:
         return DOCUMENTS[source]
 
+    def document_details(self, source: str) -> dict:
+        return {}  # plain text files state no title, author or date
+
     def current_citation(self, citation):
         assert DOCUMENTS[citation.source][citation.start:citation.end] == citation.text
         return citation

@@ -158,3 +158,37 @@ def test_ctrl_c_mid_update_leaves_the_previous_index(tmp_path):
     assert reopened.snapshot.generation == generation
     assert set(reopened.snapshot.documents) == {"000_5d4c552fcafd00ce.txt"}
     # (That the next build finishes the work, reusing what was embedded, test_crash shows.)
+
+
+def test_qa_index_watch_names_each_skipped_file_once(tmp_path, monkeypatch, capsys):
+    """The first build names the empty file; updates that still skip it for the same reason do
+    not; fixed, it is not named; emptied again, it is named again."""
+    import qa.engine
+    import qa.index.watcher
+    from qa.cli import main
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "ferry.txt").write_text("The harbour ferry leaves the north quay every twenty minutes.\n")
+    (corpus / "draft.txt").write_text("")
+    warned: list[str] = []
+
+    def batches(corpus, index_dir, stop=None, **options):
+        """The folder's changes, made here one batch at a time; what each update warned."""
+        for change in (lambda: (corpus / "pier.md").write_text("# Pier\n\nThe pier is oak.\n"),
+                       lambda: (corpus / "quay.txt").write_text("The quay is dredged in spring.\n"),
+                       lambda: (corpus / "draft.txt").write_text("The draft is written now.\n"),
+                       lambda: (corpus / "draft.txt").write_text(""),
+                       lambda: (corpus / "pier.md").write_text("# Pier\n\nThe pier is larch.\n")):
+            warned.append(capsys.readouterr().err)
+            change()
+            yield ["changed"]
+        warned.append(capsys.readouterr().err)
+
+    monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
+    monkeypatch.setattr(qa.index.watcher, "corpus_changes", batches)
+    assert main(["index", "--watch", "--corpus", str(corpus), "--index", str(tmp_path / "i")]) == 0
+    named = [err.count("skipped draft.txt: empty file") for err in warned]
+    # first build, pier added, quay added, draft fixed, draft emptied, pier edited
+    assert named == [1, 0, 0, 0, 1, 0], warned
+    assert all(err.count("qa: warning:") == n for err, n in zip(warned, named)), warned

@@ -1,9 +1,12 @@
 """Set the answer stage's weights on questions no model was trained on and no figure is reported
-on: the SQuAD questions of the 4 train articles that train_reranker.py keeps out for validation.
+on: the SQuAD questions of the 4 train articles that train_reranker.py keeps out for validation,
+and (``--set news``) RealTime QA questions outside the reported news sample (the scorer never saw
+news).
 
 For each setting given (NAME=VALUE,...; names of module constants of qa.answer.ask or
 qa.answer.sentences), prints R@1 (the first citation overlaps the gold paragraph), the share of
-answers holding a gold answer, the answered share and the mean answer length.
+answers holding a gold answer, the answered share, the mean answer length, and the share of the
+other set's tuning questions (which the corpus does not cover) that are declined.
 
     python training/tune_answers.py "SCORER_WEIGHT=0" "SCORER_WEIGHT=1" "SCORER_WEIGHT=2,RESCORED=8"
 """
@@ -22,6 +25,7 @@ from qa.answer import ask, sentences  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "bench-data" / "squad"
+NEWS = ROOT.parent / "shared" / "bench-data" / "realtimeqa"
 VALIDATION_ARTICLES = 4  # as in train_reranker.py: the last 4 train articles by name
 
 
@@ -34,7 +38,17 @@ def validation_questions(limit: int | None) -> list[dict]:
     return rows[:limit] if limit else rows
 
 
-def run(engine: Engine, questions: list[dict]) -> dict:
+def news_questions(limit: int | None) -> list[dict]:
+    """News questions with a gold paragraph that are not in the reported sample."""
+    def read(path: Path) -> list[dict]:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    reported = {q["id"] for q in read(NEWS / "sample_1000_seed13.jsonl")}
+    rows = [q for q in read(NEWS / "all_questions.jsonl")
+            if q["id"] not in reported and q.get("gold_file")]
+    return rows[:limit] if limit else rows
+
+
+def run(engine: Engine, questions: list[dict], off_topic: list[dict]) -> dict:
     r1 = gold = answered = chars = 0
     for q in questions:
         answer = engine.ask(q["question"])
@@ -46,8 +60,9 @@ def run(engine: Engine, questions: list[dict]) -> dict:
             chars += len(answer.text)
             gold += any(a.lower() in answer.text.lower() for a in q["answers"])
     n = len(questions)
+    declined = sum(not engine.ask(q["question"]).found for q in off_topic)
     return {"R@1": r1 / n, "AnsGold": gold / n, "answered": answered / n,
-            "chars": chars / max(1, answered)}
+            "chars": chars / max(1, answered), "off-topic declined": declined / max(1, len(off_topic))}
 
 
 def apply(setting: str) -> dict:
@@ -65,15 +80,21 @@ def main() -> int:
     parser.add_argument("settings", nargs="*", default=[""])
     parser.add_argument("--work", default="/tmp/qa-train")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--off-topic", type=int, default=300, help="off-topic questions asked")
+    parser.add_argument("--set", choices=("squad", "news"), default="squad")
     args = parser.parse_args()
-    engine = Engine(SQUAD / "corpus", Path(args.work) / "squad")
+    data = SQUAD if args.set == "squad" else NEWS
+    engine = Engine(data / "corpus", Path(args.work) / args.set)
     engine.sync()
     engine.load()
-    questions = validation_questions(args.limit)
-    print(f"{len(questions)} validation questions")
+    questions = (validation_questions if args.set == "squad" else news_questions)(args.limit)
+    # The other set's tuning questions, which this corpus does not cover.
+    others = (news_questions if args.set == "squad" else validation_questions)(None)
+    off_topic = others[:: max(1, len(others) // args.off_topic)][: args.off_topic]
+    print(f"{len(questions)} {args.set} tuning questions, {len(off_topic)} off-topic")
     for setting in args.settings:
         old = apply(setting)
-        figures = run(engine, questions)
+        figures = run(engine, questions, off_topic)
         print(f"{setting or 'defaults':40s} " + " ".join(f"{k} {v:.3f}" for k, v in figures.items()))
         for (module, name), value in old.items():
             setattr(module, name, value)

@@ -104,12 +104,14 @@ class MiniLMEmbedder:
         self._model = None  # torch runtime: sentence-transformers, embeds documents
         self._questions = None  # the ONNX encoder: questions, and documents with the onnx runtime
         self._keep_ids: np.ndarray | None = None
-        self._lock = threading.Lock()
+        # One lock each: a question is encoded while an update imports torch (seconds) beside it.
+        self._questions_lock = threading.Lock()
+        self._model_lock = threading.Lock()
 
     def load(self) -> None:
         """Get ready to encode questions (and, with onnx, documents): under 1 s, no torch. Safe to
-        call from any thread."""
-        with self._lock:
+        call from any thread, and never held up by ``load_model`` of the torch runtime."""
+        with self._questions_lock:
             if self._questions is None:
                 from qa.index.onnx_encoder import MODEL_FILE, OnnxMiniLM
 
@@ -121,7 +123,7 @@ class MiniLMEmbedder:
         if self.runtime == "onnx":
             self.load()
             return
-        with self._lock:
+        with self._model_lock:
             if self._model is not None:
                 return
             os.environ.setdefault("HF_HUB_OFFLINE", "1")

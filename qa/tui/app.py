@@ -36,10 +36,11 @@ class QAApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, engine: Engine, export_dir: Path | None = None) -> None:
+    def __init__(self, engine: Engine, export_dir: Path | None = None, watch: bool = True) -> None:
         super().__init__()
         self.engine = engine
         self.export_dir = export_dir
+        self.watch = watch  # update the index by itself when documents change
         self.sub_title = f"documents: {Path(engine.corpus).name or engine.corpus}"
         # Keys typed while the app starts arrive before any screen can take them; they are kept
         # for the chat screen's question box (see ChatScreen.on_mount), not dropped.
@@ -63,7 +64,7 @@ class QAApp(App[int]):
         return [c for c in super().get_system_commands(screen) if c.title != "Keys"]
 
     def get_default_screen(self) -> ChatScreen:
-        return ChatScreen(self.engine, self.export_dir)
+        return ChatScreen(self.engine, self.export_dir, self.watch)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -77,21 +78,24 @@ class QAApp(App[int]):
             ]))
 
 
-def create_app(engine: Engine, export_dir: Path | None = None) -> QAApp:
-    """The app over an engine you made: the real one, or one with a test embedder."""
-    return QAApp(engine, export_dir)
+def create_app(engine: Engine, export_dir: Path | None = None, watch: bool = True) -> QAApp:
+    """The app over an engine you made: the real one, or one with a test embedder. With
+    ``watch`` false it does not update the index by itself (it offers ctrl+r instead)."""
+    return QAApp(engine, export_dir, watch)
 
 
-def run(corpus: str | None = None, index: str | None = None, restore_terminal=None) -> int:
+def run(corpus: str | None = None, index: str | None = None, restore_terminal=None,
+        watch: bool = True) -> int:
     """Open the chat app on ``corpus`` with its index in ``index``, then exit the process;
-    ``restore_terminal()`` puts back the terminal's settings from before the app (see qa.cli)."""
+    ``restore_terminal()`` puts back the terminal's settings from before the app (see qa.cli);
+    ``watch``: update the index by itself when documents change."""
     from qa.errors import QAError
 
     try:
         engine = Engine.open(corpus, index)
         if not engine.corpus.is_dir():
             raise QAError(f"no corpus folder at {engine.corpus}")
-        app = create_app(engine)
+        app = create_app(engine, watch=watch)
         app.run()
     finally:
         if restore_terminal is not None:

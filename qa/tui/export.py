@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,24 @@ def default_export_dir() -> Path:
 
     documents = Path.home() / "Documents"
     return documents if documents.is_dir() else user_data_dir() / "exports"
+
+
+def export_target(typed: str, folder: Path, stamp: str) -> Path:
+    """The file an export goes to when the user typed ``typed``: a name alone goes in ``folder``;
+    a folder (one that exists, or any path ending in "/") gets the file inside it, under the usual
+    name (``stamp`` is the time in it)."""
+    target = folder / Path(typed).expanduser()
+    if target.is_dir() or typed.endswith(("/", os.sep)):
+        target = target / f"qa-conversation-{stamp}.md"
+    return target
+
+
+def write_export(target: Path, markdown: str) -> None:
+    """Write ``markdown`` to a new file ``target``, making its folder first when it is missing;
+    an existing file is never written over (FileExistsError)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("x", encoding="utf-8") as handle:
+        handle.write(markdown)
 
 
 def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str, now=None,

@@ -17,7 +17,6 @@ class EngineReady(Message):
         self.chunks = chunks
 
 
-
 class CorpusChanged(Message):
     """Files were added, edited or deleted since the index was built."""
 
@@ -26,12 +25,34 @@ class CorpusChanged(Message):
         self.files = files
 
 
-class IndexStarted(Message):
-    """An index build began (``startup`` when the index was missing)."""
+class CorpusTouched(Message):
+    """Files under the corpus folder were added, edited, moved or deleted (a finished burst)."""
 
-    def __init__(self, startup: bool) -> None:
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+
+class WatchFailed(Message):
+    """The folder cannot be watched (no file events left, say): the app falls back to looking."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class IndexCurrent(Message):
+    """An automatic update found nothing to do (a file touched but not changed, say)."""
+
+
+class IndexStarted(Message):
+    """An index build began (``startup`` when the index was missing, ``auto`` when documents
+    changing started it)."""
+
+    def __init__(self, startup: bool, auto: bool = False) -> None:
         super().__init__()
         self.startup = startup
+        self.auto = auto
 
 
 class IndexProgressed(Message):
@@ -45,9 +66,11 @@ class IndexWaited(Message):
 
 
 class IndexSynced(Message):
-    def __init__(self, report: SyncReport, startup: bool, warnings: list[str]) -> None:
+    def __init__(self, report: SyncReport, startup: bool, warnings: list[str],
+                 auto: bool = False) -> None:
         super().__init__()
         self.report = report
+        self.auto = auto
         self.startup = startup
         self.warnings = warnings
 

@@ -93,6 +93,38 @@ def source_label(source: str, line: int, page: int | None = None) -> str:
     return f"{source}, line {line}" + (f", page {page}" if page else "")
 
 
+def source_details(page: int | None, locator, details: dict, width: int = 0) -> str:
+    """The line under a source in the sources panel: where in the document the passage is (page,
+    slide, chapter or message, with its title) and what the document states of itself (title,
+    author, date), those it has; a part already said (a slide titled as the deck) is left out.
+
+    Within ``width`` (when given) the part's title is shortened first, so that the date and author
+    stay; then the line is cut short.
+    """
+    def one_line(text: str) -> str:  # whatever the file holds
+        return " ".join(text.split())
+
+    label = one_line(locator.label) if locator is not None else ""
+    place = ", ".join(p for p in (f"page {page}" if page else "",
+                                  f"{locator.kind} {locator.number}" if locator else "") if p)
+    date = (locator.date if locator is not None and locator.date else details.get("date", ""))[:10]
+    others: list[str] = []
+    for part in (details.get("title", ""), details.get("author", ""), date):
+        part = one_line(part)
+        if part and part not in label and not any(part in earlier for earlier in others):
+            others.append(part)
+
+    def joined(label: str) -> str:
+        return " · ".join(p for p in (f"{place} ({label})" if label else place, *others) if p)
+
+    line = joined(label)
+    if not 0 < width < len(line):
+        return line
+    room = width - len(joined("")) - len(" ()")
+    line = joined(label[:room - 1] + "…" if room >= 6 else "")
+    return line if len(line) <= width else line[:width - 1] + "…"
+
+
 def sources_text(answer: Answer, marker: Style | str = "bold", dim: Style | str = "dim") -> Text:
     """The numbered sources under an answer, or the closest passages when it is not found."""
     text = Text()

@@ -19,9 +19,10 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from qa.engine import Conversation, Engine
 from qa.results import Turn
-from qa.tui.export import conversation_markdown, default_export_dir
-from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexChecked,
-                             IndexProgressed, IndexStarted, IndexSynced, IndexWaited, user_message)
+from qa.tui.autoupdate import IndexUpkeep
+from qa.tui.export import conversation_markdown, default_export_dir, export_target, write_export
+from qa.tui.messages import (AnswerReady, CorpusChanged, EngineReady, IndexProgressed, IndexStarted,
+                             IndexSynced, IndexWaited, user_message)
 from qa.tui.screens.dialogs import ConfirmDialog, ErrorDialog, ExportDialog
 from qa.tui.screens.document import DocumentScreen
 from qa.tui.widgets.citations import CitationItem, CitationsPanel
@@ -40,8 +41,8 @@ def sync_summary(report) -> str:
             f"{report.documents} documents, {report.chunks} chunks")
 
 
-# How often the open app looks for documents added, edited or deleted (a scan of file sizes and
-# modification times; only files whose stamp changed are hashed).
+# With watching off (qa --no-watch), how often the open app looks for documents added, edited or
+# deleted (a scan of file sizes and modification times; only files whose stamp changed are hashed).
 CORPUS_CHECK_SECONDS = 5.0
 # How often it looks for an index generation written by another process (`qa index` in another
 # shell): one read of the index's CURRENT pointer.
@@ -50,7 +51,7 @@ INDEX_CHECK_SECONDS = 1.0
 CLOSEST_SHOWN = 3
 
 
-class ChatScreen(Screen):
+class ChatScreen(IndexUpkeep, Screen):
     BINDINGS = [
         Binding("ctrl+o", "open_citation", "Open source"),
         Binding("ctrl+n", "new_conversation", "New chat"),
@@ -59,8 +60,9 @@ class ChatScreen(Screen):
         Binding("escape", "focus_question", "Question box", show=False),
     ]
 
-    def __init__(self, engine: Engine, export_dir: Path | None = None) -> None:
+    def __init__(self, engine: Engine, export_dir: Path | None = None, watch: bool = True) -> None:
         super().__init__()
+        self.init_upkeep(watch)
         self.engine = engine
         self.export_dir = export_dir
         self.conversation = Conversation(engine)
@@ -68,6 +70,7 @@ class ChatScreen(Screen):
         self.ready = False          # the index and the model are loaded
         self.failed = False         # they could not be: nothing can be answered
         self.indexing = False
+        self.building = ""          # what the status line says while the index is built
         self.switching = False      # looking for, or loading, a generation written elsewhere
         self.answering: int | None = None
         self.counts = (0, 0)
@@ -84,7 +87,7 @@ class ChatScreen(Screen):
                 sources.border_title = "Sources"
                 yield Static(Text("Ask a question; the sources of the answer appear here."),
                              id="sources-hint")
-                yield CitationsPanel(id="citations")
+                yield CitationsPanel(self.engine.document_details, id="citations")
         yield StatusBar(id="status-bar")
         # Not selected on focus: a letter typed elsewhere moves here and must not be replaced by
         # the next one (see on_key).
@@ -110,6 +113,7 @@ class ChatScreen(Screen):
                 box.insert_text_at_cursor(key.character)
         # Start the slow work once the first frame is on screen.
         self.call_after_refresh(self.prepare)
+        self.start_watching()
 
     # -- workers (threads; they only post messages) ----------------------------------------
 
@@ -132,7 +136,7 @@ class ChatScreen(Screen):
     def rebuild_index(self) -> None:
         self._sync(startup=False)
 
-    def _sync(self, startup: bool, rebuild: bool = False) -> None:
+    def _sync(self, startup: bool, rebuild: bool = False, auto: bool = False) -> None:
         warnings: list[str] = []
         worker = get_current_worker()
 
@@ -142,15 +146,21 @@ class ChatScreen(Screen):
                 raise BuildCancelled()
             self.post_message(IndexProgressed(p))
 
-        self.post_message(IndexStarted(startup))
-        report = self.engine.sync(
-            rebuild=rebuild,
-            progress=progress,
-            warn=lambda source, reason: warnings.append(
-                f"skipped {source}: {reason}" if source else reason),
-            on_wait=lambda: self.post_message(IndexWaited()),
-        )
-        self.post_message(IndexSynced(report, startup, warnings))
+        self.post_message(IndexStarted(startup, auto))
+        try:
+            report = self.engine.sync(
+                rebuild=rebuild,
+                progress=progress,
+                # Each skipped file is told once, not on every update (qa.index.watcher).
+                warn=self.warned.filter(lambda source, reason: warnings.append(
+                    f"skipped {source}: {reason}" if source else reason)),
+                on_wait=lambda: self.post_message(IndexWaited()),
+            )
+        except BaseException:
+            self.warned.finished(complete=False)
+            raise
+        self.warned.finished()
+        self.post_message(IndexSynced(report, startup, warnings, auto))
 
     @work(thread=True, group="answer", exit_on_error=False)
     def answer(self, conversation: Conversation, key: int, question: str) -> None:
@@ -196,16 +206,16 @@ class ChatScreen(Screen):
     def _pending_text(self) -> str:
         if self.failed:
             return "Cannot answer: the index could not be loaded."
-        if self.indexing:
+        if self.indexing and not self.ready:
             return "Waiting for the index to be built; this question will be answered then…"
         if not self.ready:
             return "Waiting for the model to load; this question will be answered then…"
         return "Waiting for the previous answer…"
 
     def _next_question(self) -> None:
-        """Answer the oldest waiting question if the engine is free."""
-        if not self.ready or self.indexing or self.switching or self.answering is not None \
-                or not self.waiting:
+        """Answer the oldest waiting question if the engine is free. An update under way does not
+        hold it up: the question is answered from the generation loaded (Engine.pinned)."""
+        if not self.ready or self.switching or self.answering is not None or not self.waiting:
             return
         key, question = self.waiting.popleft()
         entry = self.query_one(Transcript).entry(key)
@@ -273,61 +283,17 @@ class ChatScreen(Screen):
         self._set_idle_status()
         self._next_question()
         if first:
-            # Documents added or edited while the app is open are noticed too, not only at start;
-            # so is an index another process wrote.
+            # Documents added or edited while the app is open are noticed too, not only at start
+            # (by the watcher, or with watching off by looking); so is an index another process wrote.
             self.set_interval(CORPUS_CHECK_SECONDS, self._check_corpus)
             self.set_interval(INDEX_CHECK_SECONDS, self._check_index)
-
-    def _check_corpus(self) -> None:
-        if self.ready and not self.indexing and not self.failed:
-            self.check_corpus()
-
-    @work(thread=True, exclusive=True, group="watch", exit_on_error=False)
-    def check_corpus(self) -> None:
-        self.post_message(CorpusChanged(self.engine.changed_files()))
-
-    def _check_index(self) -> None:
-        # Never while a question is answered: an answer reads the index more than once.
-        if self.ready and not self.indexing and not self.failed and not self.switching \
-                and self.answering is None:
-            self.switching = True
-            self.check_index()
-
-    @work(thread=True, exclusive=True, group="switch", exit_on_error=False)
-    def check_index(self) -> None:
-        try:
-            snapshot = self.engine.refresh()
-        except Exception as exc:
-            self.post_message(IndexChecked(error=user_message(exc)))
-            return
-        if snapshot is None:
-            self.post_message(IndexChecked())
-            return
-        try:
-            changed = self.engine.changed_files()
-        except Exception:
-            changed = list(self.changed)
-        self.post_message(IndexChecked(snapshot.generation, len(snapshot.documents),
-                                       len(snapshot.chunks), changed))
-
-    def on_index_checked(self, message: IndexChecked) -> None:
-        self.switching = False
-        if message.error:
-            self.notify(f"{message.error}. Answers still come from the index loaded before.",
-                        title="A new index could not be used", severity="warning", timeout=12,
-                        markup=False)
-        elif message.generation is not None and not self.indexing:
-            self.counts = (message.documents, message.chunks)
-            self.changed = tuple(message.changed)
-            what = (f"The index was updated outside the app (generation {message.generation}): "
-                    f"{message.documents} documents, {message.chunks} passages")
-            self.query_one(Transcript).add_note(f"{what}. Answers now come from it.")
-            self.notify(f"{what}.", title="Index updated", markup=False)
-            self._set_idle_status()
-        self._next_question()
+        self.update_if_wanted()
 
     def _set_idle_status(self) -> None:
-        if self.indexing or not self.ready or self.answering is not None:
+        if not self.ready or self.answering is not None:
+            return
+        if self.indexing:  # answering while an update runs: say so again once the answer is in
+            self.query_one(StatusBar).set_status(self.building, busy=True)
             return
         documents, chunks = self.counts
         changed = f" · {len(self.changed)} file(s) changed: ctrl+r updates the index" \
@@ -336,38 +302,28 @@ class ChatScreen(Screen):
         self.query_one(StatusBar).set_status(
             f"Ready · {documents} documents, {chunks} passages indexed{scope}{changed}")
 
-    def on_corpus_changed(self, message: CorpusChanged) -> None:
-        files = tuple(message.files)
-        if files == self.changed or self.indexing:
-            return  # told already, or the rebuild under way takes them in
-        self.changed = files
-        self._set_idle_status()
-        if not files:
-            return
-        names = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-        self.notify(f"{len(files)} file(s) changed since the index was built ({names}). "
-                    "Press ctrl+r to rebuild; answers come from the existing index until then.",
-                    title="The documents changed", severity="warning", timeout=12, markup=False)
-
     def on_index_started(self, message: IndexStarted) -> None:
         self.indexing = True
-        for key, _ in self.waiting:  # asked before the build began: they wait for it now
+        for key, _ in self.waiting if not self.ready else ():  # they wait for the build now
             entry = self.query_one(Transcript).entry(key)
             if entry is not None:
                 entry.set_pending(self._pending_text())
-        what = "Building the index (none yet)…" if message.startup else "Rebuilding the index…"
-        self.query_one(StatusBar).set_status(what, busy=True)
+        self.building = ("Building the index (none yet)…" if message.startup else
+                         "Documents changed: updating the index…" if message.auto else
+                         "Rebuilding the index…")
+        if self.answering is None:
+            self.query_one(StatusBar).set_status(self.building, busy=True)
         self.query_one(StatusBar).show_progress(None)
 
     def on_index_progressed(self, message: IndexProgressed) -> None:
         self.query_one(StatusBar).show_progress(message.progress)
 
     def on_index_waited(self, message: IndexWaited) -> None:
-        self.query_one(StatusBar).set_status(
-            "Waiting for another qa process to finish indexing…", busy=True)
+        self.building = "Waiting for another qa process to finish indexing…"
+        self.query_one(StatusBar).set_status(self.building, busy=True)
 
     def on_index_synced(self, message: IndexSynced) -> None:
-        self.indexing = False
+        self.indexing = self.auto_updating = False
         self.changed = ()
         status = self.query_one(StatusBar)
         status.hide_progress()
@@ -375,15 +331,24 @@ class ChatScreen(Screen):
         self.counts = (message.report.documents, message.report.chunks)
         if message.startup:
             status.set_status(f"Index built: {summary}. Loading the model…", busy=True)
+        elif message.auto and not message.report.changed:
+            self._set_idle_status()  # another process had indexed the change (or it was undone)
+        elif message.auto:  # said briefly: it happens whenever documents are saved
+            if self.answering is None:
+                status.set_status(f"Index updated: {summary} · Ready")
+            self.notify("; ".join(message.report.changes(limit=3)) or summary,
+                        title="Index updated", markup=False)
         else:
             changes = "".join(f"\n{line}" for line in message.report.changes())
             self.query_one(Transcript).add_note(f"Index rebuilt: {summary}.{changes}")
             status.set_status(f"Index rebuilt: {summary} · Ready")
-        self.notify(summary, title="Index built" if message.startup else "Index rebuilt",
-                    markup=False)
+        if not message.auto:
+            self.notify(summary, title="Index built" if message.startup else "Index rebuilt",
+                        markup=False)
         for warning in message.warnings[:5]:
             self.notify(warning, severity="warning", markup=False)
         self._next_question()
+        self.update_if_wanted()
 
     # -- failures: every worker error lands here --------------------------------------------
 
@@ -408,10 +373,12 @@ class ChatScreen(Screen):
             self._set_idle_status()
             self._next_question()
         elif worker.group == "index":
-            self.indexing = False
+            what = "Index update failed" if self.auto_updating else "Rebuild failed"
+            self.indexing = self.auto_updating = False
             self.query_one(StatusBar).hide_progress()
-            self.query_one(StatusBar).set_status(f"Rebuild failed: {error}")
-            self.notify(error, title="Rebuild failed", severity="error", markup=False)
+            self.query_one(StatusBar).set_status(f"{what}: {error}")
+            self.notify(f"{error}. Answers come from the index loaded before.", title=what,
+                        severity="error", markup=False)
             self._next_question()
         else:
             self.failed = True
@@ -514,15 +481,8 @@ class ChatScreen(Screen):
     def export_to(self, path: str | None) -> None:
         if not path:
             return
-        folder = self._export_folder()
-        target = folder / Path(path).expanduser()  # a name alone goes in the export folder
-        if target.is_dir():  # a folder: the file goes in it, under the usual name
-            target = target / f"qa-conversation-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
-        if target.parent == folder:
-            try:
-                folder.mkdir(parents=True, exist_ok=True)  # qa's data folder, on first use
-            except OSError:
-                pass  # said below, when the file cannot be written
+        # A missing folder (qa's data folder on first use, or one typed) is made.
+        target = export_target(path, self._export_folder(), datetime.now().strftime("%Y%m%d-%H%M%S"))
         if target.exists():
             self.notify(f"{target} already exists; it was left as it is. Export again under "
                         "another name.", title="Not exported", severity="warning", markup=False)
@@ -535,8 +495,7 @@ class ChatScreen(Screen):
             markdown = conversation_markdown(self.all_turns(), str(self.engine.corpus),
                                              datetime.now().strftime("%Y-%m-%d %H:%M"),
                                              self.engine.current_citation, new_conversation_at=starts)
-            with target.open("x", encoding="utf-8") as handle:  # never over an existing file
-                handle.write(markdown)
+            write_export(target, markdown)  # never over an existing file
         except OSError as exc:
             self.notify(f"Could not write {target}: {exc.strerror or exc}", title="Export failed",
                         severity="error", markup=False)

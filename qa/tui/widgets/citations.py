@@ -6,7 +6,7 @@ panel's height allows when divided among the entries, and never cut inside a cit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.geometry import Size
@@ -14,10 +14,12 @@ from textual.visual import visualize
 from textual.widget import Widget
 from textual.widgets import ListItem, ListView
 
+from qa.errors import QAError
 from qa.results import Citation
-from qa.tui.render import passage_with_highlights, source_label
+from qa.tui.render import passage_with_highlights, source_details, source_label
 
-# Lines an entry takes besides its passage: the label, and the gap below it (ListItem padding).
+# Lines an entry takes besides its passage: the label, and the gap below it (ListItem padding);
+# one more for the details line, when the entry has one.
 ENTRY_EXTRA_LINES = 2
 # Passage lines an entry gets however many entries share the panel.
 MIN_PASSAGE_LINES = 3
@@ -32,12 +34,17 @@ def group_by_passage(citations: Sequence[Citation]) -> list[tuple[Citation, ...]
 
 
 class CitationView(Widget):
-    COMPONENT_CLASSES = {"citation--label", "citation--highlight"}
+    COMPONENT_CLASSES = {"citation--label", "citation--details", "citation--highlight"}
 
-    def __init__(self, citations: Sequence[Citation], closest: bool = False) -> None:
+    def __init__(self, citations: Sequence[Citation], closest: bool = False,
+                 document: dict | None = None) -> None:
         super().__init__()
         self.citations = tuple(citations)
         self.closest = closest  # a closest passage of a question not found: no [n] in any answer
+        self.document = document or {}  # the title, author and date the document states
+        first = self.citations[0]
+        # Page or part, title, author, date: one dim line under the name (when there is any).
+        self.details = source_details(first.page, first.locator, self.document)
         self.lines: int | None = None  # passage lines this entry may fill; None: a fixed context
         self._measuring: int | None = None
 
@@ -55,14 +62,20 @@ class CitationView(Widget):
             self._measuring = None
 
     def render(self) -> Text:
-        return self._label() + self._passage(self._measuring or self.size.width)
+        width = self._measuring or self.size.width
+        return self._label(width) + self._passage(width)
 
-    def _label(self) -> Text:
+    def _label(self, width: int = 0) -> Text:
         style = self.get_component_rich_style("citation--label")
         first = self.citations[0]
         markers = "closest: " if self.closest else "".join(f"[{c.n}] " for c in self.citations)
-        return Text.assemble((markers, style), (source_label(first.source, first.line, first.page),
-                                                style), "\n")
+        label = Text.assemble((markers, style), (source_label(first.source, first.line), style),
+                              "\n")
+        if self.details:  # kept to one line, at the panel's width
+            details = source_details(first.page, first.locator, self.document, width)
+            label.append_text(Text(details + "\n",
+                                   self.get_component_rich_style("citation--details")))
+        return label
 
     def _passage(self, width: int) -> Text:
         highlight = self.get_component_rich_style("citation--highlight")
@@ -93,8 +106,9 @@ class CitationView(Widget):
 
 
 class CitationItem(ListItem):
-    def __init__(self, citations: Sequence[Citation], closest: bool = False) -> None:
-        super().__init__(CitationView(citations, closest))
+    def __init__(self, citations: Sequence[Citation], closest: bool = False,
+                 document: dict | None = None) -> None:
+        super().__init__(CitationView(citations, closest, document))
         self.citations = tuple(citations)
 
     @property
@@ -108,16 +122,27 @@ class CitationsPanel(ListView):
 
     closest = False  # the items are the closest passages of a declined answer, not its sources
 
+    def __init__(self, describe: Callable[[str], dict] | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.describe = describe  # a source's title, author and date (Engine.document_details)
+
     async def show(self, citations: tuple[Citation, ...], closest: bool = False) -> None:
         """The sources of an answer; or, ``closest``, the passages nearest a question the
         documents do not cover."""
         self.closest = closest
         await self.clear()  # the old items gone first, so that index 0 is the new first item
         groups = [(c,) for c in citations] if closest else group_by_passage(citations)
-        await self.extend(CitationItem(group, closest) for group in groups)
+        await self.extend(CitationItem(group, closest, self._document(group[0].source))
+                          for group in groups)
         self.index = 0 if citations else None
         self.border_subtitle = "enter opens" if citations else ""
         self._share_height()
+
+    def _document(self, source: str) -> dict:
+        try:
+            return self.describe(source) if self.describe else {}
+        except QAError:  # the index cannot be read now: the name and place still say enough
+            return {}
 
     def on_resize(self) -> None:
         self._share_height()
@@ -130,7 +155,7 @@ class CitationsPanel(ListView):
             return
         share = self.size.height // len(views) - ENTRY_EXTRA_LINES
         for view in views:
-            view.fit(max(MIN_PASSAGE_LINES, share))
+            view.fit(max(MIN_PASSAGE_LINES, share - bool(view.details)))
 
     @property
     def current(self) -> Citation | None:
