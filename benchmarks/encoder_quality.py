@@ -91,7 +91,7 @@ def question_latency(repeats: int = 200) -> dict:
     """p50 ms of one short question's vector: qa's ``encode_query`` (the ONNX encoder, one thread,
     also giving the word vectors) against sentence-transformers' ``encode``, interleaved so both
     see the same machine load. (Measured before it was deleted, the numpy network that encoded
-    questions, qa/index/minilm.py, took 42.3 ms p50 against the ONNX encoder's 17.6 ms.)"""
+    questions, qa/index/minilm.py, took 15.5 ms p50 against the ONNX encoder's 8.2 ms.)"""
     from qa.index.embedder import MiniLMEmbedder
 
     question = "Who chaired the NATO-Russia Council meeting?"
