@@ -90,7 +90,7 @@ def main() -> int:
     questions = (validation_questions if args.set == "squad" else news_questions)(args.limit)
     # The other set's tuning questions, which this corpus does not cover.
     others = (news_questions if args.set == "squad" else validation_questions)(None)
-    off_topic = others[:: max(1, len(others) // args.off_topic)][: args.off_topic]
+    off_topic = others[:: max(1, len(others) // max(1, args.off_topic))][: args.off_topic]
     print(f"{len(questions)} {args.set} tuning questions, {len(off_topic)} off-topic")
     for setting in args.settings:
         old = apply(setting)
