@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.config import model_path
+from qa.index.embedding_layer import EmbeddingLayer
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MAX_LENGTH = 96
@@ -50,7 +51,6 @@ class SentenceScorer:
             if self._session is not None:
                 return
             import onnxruntime
-            from safetensors import safe_open
             from tokenizers import Tokenizer
 
             options = onnxruntime.SessionOptions()
@@ -64,18 +64,7 @@ class SentenceScorer:
             tokenizer.no_padding()
             # longest_first: a question longer than the whole window (a pasted paragraph) is cut too.
             tokenizer.enable_truncation(max_length=MAX_LENGTH, strategy="longest_first")
-            with open(os.path.join(base, "config.json"), encoding="utf-8") as handle:
-                self._eps = float(json.load(handle)["layer_norm_eps"])
-            with safe_open(os.path.join(base, "model.safetensors"), framework="numpy") as weights:
-                prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights.keys() else ""
-
-                def get(name: str) -> np.ndarray:
-                    return weights.get_tensor(prefix + "embeddings." + name)
-
-                self._words = get("word_embeddings.weight")
-                self._positions = get("position_embeddings.weight")
-                self._types = get("token_type_embeddings.weight")
-                self._norm = (get("LayerNorm.weight"), get("LayerNorm.bias"))
+            self._embed = EmbeddingLayer(base)
             self._tokenizer = tokenizer
             self._session = session
 
@@ -94,10 +83,5 @@ class SentenceScorer:
             ids[row, :n] = encoding.ids
             types[row, :n] = encoding.type_ids
             mask[row, :n] = 1
-        hidden = self._words[ids] + self._positions[:length][None] + self._types[types]
-        mean = hidden.mean(axis=-1, keepdims=True)
-        centred = hidden - mean
-        variance = (centred * centred).mean(axis=-1, keepdims=True)
-        hidden = centred / np.sqrt(variance + self._eps) * self._norm[0] + self._norm[1]
-        [logits] = self._session.run(None, {"hidden": hidden.astype(np.float32), "attention_mask": mask})
+        [logits] = self._session.run(None, {"hidden": self._embed(ids, types), "attention_mask": mask})
         return np.asarray(logits, dtype=np.float32).reshape(len(texts))

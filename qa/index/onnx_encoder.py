@@ -2,9 +2,9 @@
 
 The package ships the network's six transformer layers as ONNX (qa/index/model/encoder.onnx,
 made from the bundled weights by training/export_encoder.py, fp32; encoder.json records its
-checksum and the figures that chose fp32 over int8). The embedding layer (a table lookup and a LayerNorm) is
-computed here in numpy from the bundled model.safetensors, as the answer scorer does, so the
-word-embedding table is not shipped twice. Pooling is sentence-transformers': the mean of the
+checksum and the figures that chose fp32 over int8). The embedding layer (a table lookup and a
+LayerNorm) is computed in numpy from the bundled model.safetensors (qa/index/embedding_layer.py),
+as for the answer scorer, so the word-embedding table is not shipped twice. Pooling is sentence-transformers': the mean of the
 token embeddings of the text (special tokens included), normalised; the caller does it.
 
 Texts are tokenised by ``tokenizers`` (the bundled tokenizer.json), sorted by length and run in
@@ -20,6 +20,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from qa.index.embedding_layer import EmbeddingLayer
 
 MODEL_DIR = Path(__file__).resolve().parent / "model"
 MODEL_FILE = MODEL_DIR / "encoder.onnx"
@@ -48,26 +50,14 @@ class OnnxMiniLM:
     """Token embeddings of texts: ``forward_many`` for documents, ``forward`` for one question."""
 
     def __init__(self, path: str, model_file: Path = MODEL_FILE) -> None:
-        from safetensors import safe_open
         from tokenizers import Tokenizer
 
-        with open(os.path.join(path, "config.json"), encoding="utf-8") as handle:
-            self.eps = float(json.load(handle)["layer_norm_eps"])
         with open(os.path.join(path, "sentence_bert_config.json"), encoding="utf-8") as handle:
             max_length = int(json.load(handle)["max_seq_length"])
         self.tokenizer = Tokenizer.from_file(os.path.join(path, "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=max_length)
-        with safe_open(os.path.join(path, "model.safetensors"), framework="numpy") as weights:
-            prefix = "bert." if "bert.embeddings.word_embeddings.weight" in weights.keys() else ""
-
-            def get(name: str) -> np.ndarray:
-                return weights.get_tensor(prefix + "embeddings." + name)
-
-            self.words = get("word_embeddings.weight")
-            self.positions = get("position_embeddings.weight")
-            self.token_type = get("token_type_embeddings.weight")[0]
-            self.norm = (get("LayerNorm.weight"), get("LayerNorm.bias"))
+        self.embed = EmbeddingLayer(path)
         self.model_file = Path(model_file)
         self._sessions: dict[int, object] = {}
         self._lock = threading.Lock()
@@ -88,14 +78,6 @@ class OnnxMiniLM:
 
     def token_count(self, text: str) -> int:
         return len(self.tokenizer.encode(text).ids)
-
-    def _embed(self, ids: np.ndarray) -> np.ndarray:
-        """The embedding layer: (batch, tokens) ids to (batch, tokens, hidden), in numpy."""
-        hidden = self.words[ids] + self.positions[: ids.shape[1]][None] + self.token_type
-        mean = hidden.mean(axis=-1, keepdims=True)
-        centred = hidden - mean
-        variance = (centred * centred).mean(axis=-1, keepdims=True)
-        return (centred / np.sqrt(variance + self.eps) * self.norm[0] + self.norm[1]).astype(np.float32)
 
     def forward(self, text: str, threads: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Token embeddings (tokens, hidden) of ``text`` with [CLS] and [SEP], and its input ids,
@@ -126,7 +108,7 @@ class OnnxMiniLM:
                 n = lengths[row]
                 ids[i, :n] = encodings[row].ids
                 mask[i, :n] = 1
-            [tokens] = session.run(None, {"hidden": self._embed(ids), "attention_mask": mask})
+            [tokens] = session.run(None, {"hidden": self.embed(ids), "attention_mask": mask})
             for i, row in enumerate(rows):
                 n = int(lengths[row])
                 offsets = np.asarray(encodings[row].offsets, dtype=np.int64).reshape(n, 2)
