@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index import store
+from qa.index import caches, generations, locking, records, store
 from qa.ingest.boilerplate import SEGMENT_RULES
 from qa.ingest.chunking import ChunkSpan, chunk_segments, default_token_counter
 from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
@@ -33,7 +33,7 @@ from qa.index.late_interaction import (
 from qa.index.lexical import TERM_RULES
 from qa.ingest.readers import FORMATS
 from qa.index.reuse import plan_segments, term_counts_for, word_doc_freq
-from qa.index.store import ChunkRecord, Span, StoredDocument, search_text
+from qa.index.records import ChunkRecord, Span, StoredDocument, search_text
 from qa.index.term_counts import bm25_from_counts
 
 # Change a value here whenever sentence splitting or chunk packing changes: an unchanged document
@@ -185,36 +185,37 @@ def sync(
     began = time.perf_counter()
     expected = expected_params(embedder, corpus)
     warn = warn or (lambda source, reason: None)
-    with store.IndexLock(index_dir, on_wait=on_wait):
+    with locking.IndexLock(index_dir, on_wait=on_wait):
         try:
             return _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn,
                                 max_bytes, began, loaded)
         except (DiskFull, OSError, RuntimeError) as exc:
-            if store.is_read_only(exc, index_dir):
-                raise store.read_only(index_dir, exc) from None
-            if not (isinstance(exc, DiskFull) or store.is_disk_full(exc)):
+            if locking.is_read_only(exc, index_dir):
+                raise locking.read_only(index_dir, exc) from None
+            if not (isinstance(exc, DiskFull) or generations.is_disk_full(exc)):
                 raise
             # Give the space back: the abandoned build and the embeddings cached for resuming it.
-            store.remove_leftovers(index_dir, keep=store.current_path_safe(index_dir))
-            store.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
+            generations.remove_leftovers(index_dir, keep=generations.current_path_safe(index_dir))
+            caches.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
             needed = exc.needed if isinstance(exc, DiskFull) else None
-            raise DiskFull(store.disk_full_message(index_dir, needed), needed) from None
+            raise DiskFull(generations.disk_full_message(index_dir, needed), needed) from None
 
 
 def _sync_locked(corpus, index_dir, embedder, expected, rebuild, progress, warn, max_bytes, began,
                  loaded=None):
     """sync() with the lock held."""
-    recovered = store.recover_pointer(index_dir)
+    recovered = generations.recover_pointer(index_dir)
     if recovered is not None:
-        warn("", f"the index pointer {index_dir / store.CURRENT} was missing; restored it to "
-             f"generation {int(recovered.name[len(store.GEN_PREFIX):])}, the newest complete one")
+        warn("", f"the index pointer {index_dir / generations.CURRENT} was missing; restored it to "
+             f"generation {int(recovered.name[len(generations.GEN_PREFIX):])}, the newest complete one")
     if rebuild:
         previous = None
     elif _still_live(loaded, index_dir, expected):
         previous = loaded
     else:
         previous = _load_previous(index_dir, expected, warn)
-    store.remove_leftovers(index_dir, keep=previous.path if previous else store.current_path_safe(index_dir))
+    generations.remove_leftovers(
+        index_dir, keep=previous.path if previous else generations.current_path_safe(index_dir))
     unreadable: dict[str, str] = {}
     files = scan_corpus(corpus, max_bytes, warn, unreadable)
     files = sorted(files + _kept_from(unreadable, corpus, previous), key=lambda f: f.source)
@@ -259,7 +260,7 @@ def in_folders(source: str, folders) -> bool:
 def _still_live(loaded, index_dir: Path, expected: dict) -> bool:
     """Whether ``loaded`` is the live generation, made for ``expected`` (its files were checked
     when it was loaded, and a generation is never written again)."""
-    if loaded is None or store.current_path_safe(index_dir) != loaded.path:
+    if loaded is None or generations.current_path_safe(index_dir) != loaded.path:
         return False
     try:
         store.check_compatible(loaded.manifest, expected)
@@ -278,7 +279,7 @@ def _load_previous(index_dir: Path, expected: dict, warn: Warn):
         warn("", f"the index in {index_dir} is damaged; rebuilding it from the documents")
         return None
     except IndexIncompatible:
-        manifest = store.read_manifest(index_dir)
+        manifest = generations.read_manifest(index_dir)
         if store.is_older_schema(manifest):
             # Made by an older qa with the same documents in mind: nothing to keep, rebuild.
             warn("", f"the index in {index_dir} was made by an older qa; rebuilding it")
@@ -433,9 +434,9 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     bm25, doc_freq = bm25_from_counts(term_counts), term_counts.doc_freq
     kept["bm25-tf.npy"], kept["bm25-lengths.npy"] = term_counts.tf, term_counts.lengths
     words.__dict__["doc_freq"] = kept["words-docfreq.npy"] = word_doc_freq(words, chunks, previous)
-    generation = store.next_generation(index_dir)
+    generation = generations.next_generation(index_dir)
     manifest = {
-        "schema": store.SCHEMA,
+        "schema": records.SCHEMA,
         **expected,
         "generation": generation,
         "built_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -448,13 +449,13 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     }
     seconds = time.perf_counter() - began
     manifest["build_seconds"] = round(seconds, 3)
-    final = store.write_generation(index_dir, manifest, documents, chunks, index, bm25, doc_freq,
-                                   sentence_vectors, words, kept)
+    final = generations.write_generation(index_dir, manifest, documents, chunks, index, bm25,
+                                         doc_freq, sentence_vectors, words, kept)
     # The generation as a reader would load it, without reading it back.
-    snapshot = store.IndexSnapshot(final, store.manifest_at(final), documents, chunks, index, bm25,
-                                   doc_freq, sentence_vectors, words=words, kept=kept)
-    store.remove_leftovers(index_dir, keep=final)
-    store.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
+    snapshot = store.IndexSnapshot(final, generations.manifest_at(final), documents, chunks, index,
+                                   bm25, doc_freq, sentence_vectors, words=words, kept=kept)
+    generations.remove_leftovers(index_dir, keep=final)
+    caches.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))
     if removed_sources:
         sources["removed"] = sorted(removed_sources)
@@ -556,17 +557,17 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     if previous is not None:
         reusable = {c.hash: row for row, c in enumerate(previous.chunks)}
     resume = _ResumeCache(index_dir)
-    cache = store.EmbeddingCache(index_dir, cache_name(embedder), dim)
-    sentence_cache = store.EmbeddingCache(index_dir, cache_name(embedder) + "#sentences", dim)
-    word_cache = store.EmbeddingCache(index_dir, cache_name(embedder) + "#words", PROJECTED_DIMS + 1)
+    cache = caches.EmbeddingCache(index_dir, cache_name(embedder), dim)
+    sentence_cache = caches.EmbeddingCache(index_dir, cache_name(embedder) + "#sentences", dim)
+    word_cache = caches.EmbeddingCache(index_dir, cache_name(embedder) + "#words", PROJECTED_DIMS + 1)
     projection = previous.words.projection if previous is not None else None
-    cached_projection = store.cached_projection(index_dir, cache_name(embedder))
+    cached_projection = caches.cached_projection(index_dir, cache_name(embedder))
     if projection is None:
         projection = cached_projection
     elif cached_projection is None or not _same_projection(projection, cached_projection):
         # Cached word vectors, if any, were projected another way (an unfinished --rebuild).
         word_cache.drop()
-        resume.write(store.cache_projection, index_dir, cache_name(embedder), projection)
+        resume.write(caches.cache_projection, index_dir, cache_name(embedder), projection)
     cached, cached_sentences, cached_words = cache.load(), sentence_cache.load(), word_cache.load()
     todo: dict[str, list[int]] = {}
     for row, chunk in enumerate(fresh):
@@ -616,7 +617,7 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
             if sample is None:
                 sample = np.concatenate([m for m, _ in encoded.words] or [np.zeros((0, dim), np.float32)])
             projection = Projection.fit(sample)
-            resume.write(store.cache_projection, index_dir, cache_name(embedder), projection)
+            resume.write(caches.cache_projection, index_dir, cache_name(embedder), projection)
         projected = [(projection.apply(matrix), ids) for matrix, ids in encoded.words]
         # Sentences and words first: a chunk key in the cache promises they are there.
         sentence_keys = [_sentence_key(k, i) for k, lst in zip(batch, encoded.sentences) for i in range(len(lst))]
@@ -661,7 +662,7 @@ class _ResumeCache:
         try:
             action(*args)
         except (OSError, RuntimeError) as exc:
-            if not store.is_disk_full(exc):
+            if not generations.is_disk_full(exc):
                 raise
             self.on = False
             shutil.rmtree(self.folder, ignore_errors=True)
