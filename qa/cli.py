@@ -238,7 +238,7 @@ class _ProgressBar:
             return
         import time
 
-        from qa.index.indexer import time_left
+        from qa.index.reports import time_left
 
         if self.phase is None or self.phase[0] != progress.phase:
             self.phase = (progress.phase, time.monotonic())
@@ -351,7 +351,8 @@ def _ready_engine(args, build_if_missing: bool):
     from qa.errors import IndexMissing, QAError
 
     from qa.index import generations, locking, store
-    from qa.index.indexer import expected_params, name_list
+    from qa.index.indexer import expected_params
+    from qa.index.reports import name_list
 
     engine = _engine(args)
     if not engine.index_exists():
@@ -514,7 +515,7 @@ def _indent(text: str) -> str:
 
 
 def cmd_stats(args) -> int:
-    from qa.index.indexer import name_list
+    from qa.index.reports import name_list
 
     from qa.errors import QAError
 

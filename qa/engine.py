@@ -19,7 +19,8 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, MiniLMEmbedder
 from qa.errors import BadSpan, IndexDamaged, IndexMissing, NoDocument, QAError
-from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
+from qa.index.indexer import corpus_key, expected_params, in_folders, sync
+from qa.index.reports import IndexProgress, SyncReport
 from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
 from qa.search.scope import Scope
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, FakeEmbedder
-from qa.index import caches, generations, indexer, lexical, locking, records, store
+from qa.index import caches, generations, indexer, lexical, locking, records, store, vectors
 from qa.engine import Engine
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
 
@@ -163,7 +163,7 @@ def test_nothing_changed_embeds_nothing_and_never_calls_the_model(corpus, index_
 
 
 def test_a_build_says_it_is_loading_the_model_before_embedding(corpus, index_dir):
-    from qa.index.indexer import LOADING_MODEL
+    from qa.index.reports import LOADING_MODEL
 
     class SlowModel(FakeEmbedder):
         model_loaded = False
@@ -592,7 +592,7 @@ def test_an_interrupted_build_keeps_the_old_index_and_the_next_reuses_its_work(
     for n in range(12):
         write_doc(corpus, f"bulk/{n:02d}.txt", [f"Report {n} counted {n * 7} boats in the bay.",
                                                 f"Inspector {n} signed page {n + 3} of the log."])
-    monkeypatch.setattr(indexer, "EMBED_BATCH", 5)
+    monkeypatch.setattr(vectors, "EMBED_BATCH", 5)
     with pytest.raises(Interrupted):
         engine_for(corpus, index_dir, DiesAfter(batches=2)).sync()
 

@@ -543,7 +543,7 @@ def _paragraphs(count: int, blank_lines: bool) -> str:
 
 def test_chunking_a_batch_at_a_time_gives_the_same_chunks(monkeypatch):
     from qa.config import MAX_CHUNK_TOKENS
-    from qa.index import indexer
+    from qa.index import chunk_batches
     from qa.ingest.boilerplate import content_segments
     from qa.ingest.chunking import chunk_segments, default_token_counter
 
@@ -551,31 +551,31 @@ def test_chunking_a_batch_at_a_time_gives_the_same_chunks(monkeypatch):
     text = _paragraphs(300, blank_lines=True)
     segments = content_segments(text)
     whole = chunk_segments(text, segments, counter, MAX_CHUNK_TOKENS)
-    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    monkeypatch.setattr(chunk_batches, "CHUNK_BATCH_CHARS", 2000)
     reached = []
-    assert list(indexer.chunk_in_batches(text, segments, counter, reached.append)) == whole
+    assert list(chunk_batches.chunk_in_batches(text, segments, counter, reached.append)) == whole
     assert len(reached) > 10 and reached == sorted(reached) and reached[-1] < len(text)
 
 
 def test_a_long_text_without_blank_lines_is_chunked_in_bounded_batches(monkeypatch):
     from qa.config import MAX_CHUNK_TOKENS
-    from qa.index import indexer
+    from qa.index import chunk_batches
     from qa.ingest.boilerplate import content_segments
     from qa.ingest.chunking import default_token_counter
 
     text = _paragraphs(300, blank_lines=False)  # one paragraph a line: one long segment
     segments = content_segments(text)
     assert len(segments) == 1
-    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    monkeypatch.setattr(chunk_batches, "CHUNK_BATCH_CHARS", 2000)
     handed = []
-    real = indexer.chunk_segments
+    real = chunk_batches.chunk_segments
 
     def chunk_segments(text, batch, counter, max_tokens):
         handed.append(sum(e - s for s, e in batch))
         return real(text, batch, counter, max_tokens)
 
-    monkeypatch.setattr(indexer, "chunk_segments", chunk_segments)
-    chunks = list(indexer.chunk_in_batches(text, segments, default_token_counter()))
+    monkeypatch.setattr(chunk_batches, "chunk_segments", chunk_segments)
+    chunks = list(chunk_batches.chunk_in_batches(text, segments, default_token_counter()))
     assert len(handed) > 10 and max(handed) < 3 * 2000 + 1000
     # Every chunk is still exact and within budget, and no sentence is lost or cut.
     words = []
@@ -587,9 +587,9 @@ def test_a_long_text_without_blank_lines_is_chunked_in_bounded_batches(monkeypat
 
 
 def test_a_build_reports_progress_inside_a_long_document(corpus, tmp_path, monkeypatch):
-    from qa.index import indexer
+    from qa.index import chunk_batches
 
-    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    monkeypatch.setattr(chunk_batches, "CHUNK_BATCH_CHARS", 2000)
     (corpus / "long.txt").write_text(_paragraphs(200, blank_lines=True))
     events = []
     Engine(corpus, tmp_path / "index", FakeEmbedder()).sync(progress=events.append)
