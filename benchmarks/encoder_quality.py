@@ -44,7 +44,7 @@ SETS = {
 
 def build_chunks(corpus: Path, scratch: Path) -> tuple[list[str], list[tuple[str, int, int]]]:
     """The texts qa's build embeds for ``corpus`` and each one's (source, start, end)."""
-    from qa.index import store
+    from qa.index import records, store
     from qa.index.indexer import expected_params, sync
     from index_speed import RecordingEmbedder
 
@@ -53,7 +53,7 @@ def build_chunks(corpus: Path, scratch: Path) -> tuple[list[str], list[tuple[str
     recorder = RecordingEmbedder(MODEL_NAME, MODEL_DIMENSION)
     sync(corpus, scratch, recorder)
     snapshot = store.load_snapshot(scratch, expected_params(recorder, corpus))
-    texts = [store.search_text(snapshot.documents[c.source].text[c.start:c.end], c.heading)
+    texts = [records.search_text(snapshot.documents[c.source].text[c.start:c.end], c.heading)
              for c in snapshot.chunks]
     return texts, [(c.source, c.start, c.end) for c in snapshot.chunks]
 

@@ -238,7 +238,7 @@ class _ProgressBar:
             return
         import time
 
-        from qa.index.indexer import time_left
+        from qa.index.reports import time_left
 
         if self.phase is None or self.phase[0] != progress.phase:
             self.phase = (progress.phase, time.monotonic())
@@ -320,7 +320,7 @@ def _watch(engine, as_json: bool, told=None) -> int:
         engine.watch(updated, on_error=failed, progress=bar, warn=_warn, warnings=told)
     except KeyboardInterrupt:
         bar.close()
-        # An update cut short leaves the generation before it live (see qa/index/store.py).
+        # An update cut short leaves the generation before it live (see qa/index/generations.py).
         print("qa: stopped watching; the index is as the last finished update left it",
               file=sys.stderr)
     return 0
@@ -350,24 +350,25 @@ def _ready_engine(args, build_if_missing: bool):
     """An engine whose index exists; builds it first (for ask) or explains how (for search)."""
     from qa.errors import IndexMissing, QAError
 
-    from qa.index import store
-    from qa.index.indexer import expected_params, name_list
+    from qa.index import generations, locking, store
+    from qa.index.indexer import expected_params
+    from qa.index.reports import name_list
 
     engine = _engine(args)
     if not engine.index_exists():
-        store.current_path(engine.index_dir)  # a garbled pointer is damage, not a missing index
+        generations.current_path(engine.index_dir)  # a garbled pointer is damage, not a missing index
         if not build_if_missing:
             raise IndexMissing(f"no index in {engine.index_dir}; run `qa index` first")
         print(f"qa: no index in {engine.index_dir} yet; building it", file=sys.stderr)
         _sync(engine)
         return engine
     if build_if_missing and engine.index_outdated():
-        manifest = store.read_manifest(engine.index_dir)
+        manifest = generations.read_manifest(engine.index_dir)
         # An older schema, or vectors of another encoder: sync rebuilds it and says so.
         older_schema = store.is_older_schema(manifest) or store.other_encoder(
             manifest, expected_params(engine.embedder))
         # An index of an older schema cannot be read as it is: sync rebuilds it, or says why not.
-        if older_schema or store.writable(engine.index_dir):
+        if older_schema or locking.writable(engine.index_dir):
             if not older_schema:  # sync says that one
                 print(f"qa: the index in {engine.index_dir} was made by an older qa; updating it "
                       "(nothing is embedded again)", file=sys.stderr)
@@ -514,7 +515,7 @@ def _indent(text: str) -> str:
 
 
 def cmd_stats(args) -> int:
-    from qa.index.indexer import name_list
+    from qa.index.reports import name_list
 
     from qa.errors import QAError
 

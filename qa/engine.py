@@ -14,12 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from qa.index import store
+from qa.index import generations, store
 from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, MiniLMEmbedder
 from qa.errors import BadSpan, IndexDamaged, IndexMissing, NoDocument, QAError
-from qa.index.indexer import IndexProgress, SyncReport, corpus_key, expected_params, in_folders, sync
+from qa.index.indexer import corpus_key, expected_params, in_folders, sync
+from qa.index.reports import IndexProgress, SyncReport
 from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
 from qa.search.scope import Scope
 
@@ -61,14 +62,14 @@ class Engine:
     # -- the index -------------------------------------------------------------------------
 
     def index_exists(self) -> bool:
-        return store.current_path_safe(self.index_dir) is not None
+        return generations.current_path_safe(self.index_dir) is not None
 
     def index_outdated(self) -> bool:
         """True when the index was made by an older qa: ``sync`` rebuilds it (an older schema, or
         vectors of another encoder of the model), or
         updates it without embedding anything (older word rules, or no folder recorded)."""
         try:
-            manifest = store.read_manifest(self.index_dir)
+            manifest = generations.read_manifest(self.index_dir)
         except QAError:
             return False
         return store.is_older_schema(manifest) or store.older_terms(manifest) \
@@ -79,7 +80,7 @@ class Engine:
         """The folder the index was built for, when that is another folder that still exists:
         rebuilding it here would take that folder's index away. None otherwise."""
         try:
-            built_for = store.read_manifest(self.index_dir).get("corpus")
+            built_for = generations.read_manifest(self.index_dir).get("corpus")
         except (QAError, AttributeError):
             return None
         if isinstance(built_for, str) and built_for != corpus_key(self.corpus) \
@@ -92,7 +93,7 @@ class Engine:
         for (whether or not that folder still exists): only ``qa index --rebuild`` or ctrl+r, after
         asking, may re-point it."""
         try:
-            built_for = store.read_manifest(self.index_dir).get("corpus")
+            built_for = generations.read_manifest(self.index_dir).get("corpus")
         except (QAError, AttributeError):
             return False
         return isinstance(built_for, str) and built_for != corpus_key(self.corpus)
@@ -176,7 +177,7 @@ class Engine:
             loaded = self._snapshot
         if loaded is None:
             return None  # nothing loaded yet: the next use loads the live generation
-        live = store.current_path_safe(self.index_dir)
+        live = generations.current_path_safe(self.index_dir)
         if live is None or live == loaded.path or live == self._refused:
             return None
         try:
@@ -215,7 +216,7 @@ class Engine:
         """Corpus files added, edited or deleted since the live index (or the generation whose
         ``manifest`` is given) was built."""
         if manifest is None:
-            manifest = store.read_manifest(self.index_dir)
+            manifest = generations.read_manifest(self.index_dir)
         known = {s: (m["size"], m["mtime_ns"], m["sha256"]) for s, m in manifest["documents"].items()}
         known.update({s: (m["size"], m["mtime_ns"], m["sha256"])
                       for s, m in manifest.get("skipped", {}).items()})
@@ -255,20 +256,20 @@ class Engine:
 
         def describe(path: Path) -> dict:
             if verify:
-                manifest = store.verify_generation(path)
+                manifest = generations.verify_generation(path)
                 store.check_compatible(manifest, expected)
             else:
-                manifest = store.manifest_at(path)
+                manifest = generations.manifest_at(path)
             try:
-                size = store.disk_size(path)
+                size = generations.disk_size(path)
             except FileNotFoundError:
                 size = None
-            if size is None or store.current_path_safe(self.index_dir) != path:
+            if size is None or generations.current_path_safe(self.index_dir) != path:
                 # Switched and removed while its files were counted: count the new one.
                 raise IndexDamaged(f"index {path} was removed while it was read")
             return {"manifest": manifest, "size": size}
 
-        live = store.read_live(self.index_dir, describe)
+        live = generations.read_live(self.index_dir, describe)
         manifest = live["manifest"]
         try:
             changed = self.changed_files(manifest)

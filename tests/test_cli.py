@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS
-from qa.index import store
+from qa.index import generations
 
 QA_SCRIPT = Path(sys.executable).parent / "qa"
 
@@ -172,13 +172,13 @@ def test_an_index_belongs_to_its_folder(tmp_path, fake_embedder):
     assert Engine(moved, tmp_path / "ix", fake_embedder).search("orchard", k=1)[0].source == "a.txt"
     report = Engine(moved, tmp_path / "ix", fake_embedder).sync()
     assert report.chunks_embedded == 0
-    assert store.read_manifest(tmp_path / "ix")["corpus"] == str(moved.resolve())
+    assert generations.read_manifest(tmp_path / "ix")["corpus"] == str(moved.resolve())
 
 
 def store_current(index: Path):
-    from qa.index import store
+    from qa.index import generations
 
-    return store.current_path_safe(index)
+    return generations.current_path_safe(index)
 
 
 # -- the real model --------------------------------------------------------------------------

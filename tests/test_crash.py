@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SEEDS
 
-from qa.index import store
+from qa.index import caches, generations, store
 from qa.cli import main
 from qa.index.embedder import MODEL_DIMENSION, MODEL_NAME
 from qa.engine import Engine
@@ -56,7 +56,7 @@ def test_kill_9_mid_build_keeps_the_old_index_and_the_next_build_reuses_the_cach
     assert before and "Grushko" in Engine(seeds_copy, index, real_embedder).search(QUESTION, k=1)[0].text
 
     generate_bulk(seeds_copy / "bulk")
-    cache = store.EmbeddingCache(index, MODEL_NAME, MODEL_DIMENSION)
+    cache = caches.EmbeddingCache(index, MODEL_NAME, MODEL_DIMENSION)
     env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")}
     command = [sys.executable, "-m", "qa", "index", "--json", "--corpus", str(seeds_copy),
                "--index", str(index)]
@@ -78,7 +78,7 @@ def test_kill_9_mid_build_keeps_the_old_index_and_the_next_build_reuses_the_cach
     assert build.returncode == -signal.SIGKILL
 
     # The previous generation is still live, verifies, and answers exactly as before.
-    assert store.current_path(index).name == "gen-000001"
+    assert generations.current_path(index).name == "gen-000001"
     reopened = Engine(seeds_copy, index, real_embedder)
     assert reopened.snapshot.manifest["generation"] == 1
     assert len(reopened.snapshot.documents) == 5

@@ -18,7 +18,7 @@ from conftest import SEEDS, FakeEmbedder
 
 from qa.config import resolve_paths
 from qa.engine import Engine
-from qa.index import store
+from qa.index import generations
 
 pytestmark = pytest.mark.anyio
 
@@ -83,9 +83,10 @@ def test_qa_index_on_another_folder_leaves_the_seeds_index_alone(tmp_path, workd
     done = run_qa("index", "--corpus", notes, cwd=workdir, env=env)
     assert done.returncode == 0, done.stderr
     [index] = (tmp_path / "data" / "qa" / "indexes").iterdir()
-    assert store.read_manifest(index)["corpus"] == str(notes.resolve())
+    assert generations.read_manifest(index)["corpus"] == str(notes.resolve())
     assert (workdir / "embeddings" / "CURRENT").read_text() == before
-    assert store.read_manifest(workdir / "embeddings")["corpus"] == str((workdir / "seeds").resolve())
+    assert generations.read_manifest(workdir / "embeddings")["corpus"] \
+        == str((workdir / "seeds").resolve())
     asked = run_qa("ask", "When does the ferry to Glimmerfjord sail?", "--corpus", notes,
                    cwd=workdir, env=env)
     assert asked.returncode == 0 and "ferry.txt" in asked.stdout, asked.stderr
@@ -113,7 +114,7 @@ def test_qa_index_rebuild_of_another_folders_index_needs_a_confirmation(tmp_path
                                      str(index)], workdir, answer)
         assert str((workdir / "seeds").resolve()) in shown and str(notes.resolve()) in shown
         assert (code == 0) == rebuilt, shown
-        corpus = store.read_manifest(index)["corpus"]
+        corpus = generations.read_manifest(index)["corpus"]
         assert corpus == str((notes if rebuilt else workdir / "seeds").resolve())
 
 
@@ -171,7 +172,7 @@ async def test_the_app_asks_before_rebuilding_another_folders_index(workdir, not
         await pilot.click("#confirm")
         await until(pilot, lambda: isinstance(app.screen, ChatScreen)
                     and "Ready" in app.screen.query_one(StatusBar).status, rounds=1000)
-        assert store.read_manifest(index)["corpus"] == str(notes.resolve())
+        assert generations.read_manifest(index)["corpus"] == str(notes.resolve())
 
 
 async def test_the_app_names_the_index_it_uses(tmp_path, monkeypatch, notes):
@@ -189,4 +190,4 @@ async def test_the_app_names_the_index_it_uses(tmp_path, monkeypatch, notes):
         await until(pilot, lambda: "Ready" in app.screen.query_one(StatusBar).status, rounds=1000)
         first = str(app.screen.query(NoteEntry).first().render())
         assert str(engine.index_dir) in " ".join(first.split())
-        assert store.read_manifest(engine.index_dir)["corpus"] == str(notes.resolve())
+        assert generations.read_manifest(engine.index_dir)["corpus"] == str(notes.resolve())

@@ -90,11 +90,11 @@ def test_an_index_of_the_old_encoder_is_answered_as_it_is(seeds_engine, tmp_path
     import shutil
 
     from qa.engine import Engine
-    from qa.index import store
+    from qa.index import generations
 
     index = tmp_path / "old-index"
     shutil.copytree(seeds_engine.index_dir, index)
-    path = store.current_path(index) / "manifest.json"
+    path = generations.current_path(index) / "manifest.json"
     manifest = json.loads(path.read_text(encoding="utf-8"))
     assert manifest.pop("encoder") == "fp32"
     path.write_text(json.dumps(manifest), encoding="utf-8")
@@ -143,13 +143,13 @@ class NewEncoder(FakeEmbedder):
 def test_an_index_of_another_encoder_is_rebuilt(seeds_copy, tmp_path):
     from qa.engine import Engine
     from qa.errors import IndexIncompatible
-    from qa.index import store
+    from qa.index import generations, store
     from qa.index.indexer import expected_params
 
     index = tmp_path / "index"
     old = Engine(seeds_copy, index, FakeEmbedder())
     built = old.sync()
-    manifest = store.read_manifest(index)
+    manifest = generations.read_manifest(index)
     assert "encoder" not in manifest  # as every index made before encoders were recorded
 
     new = Engine(seeds_copy, index, NewEncoder())
@@ -160,7 +160,7 @@ def test_an_index_of_another_encoder_is_rebuilt(seeds_copy, tmp_path):
     report = new.sync(warn=lambda source, reason: warnings.append(reason))
     assert any("another encoder" in w and "rebuilding" in w for w in warnings)
     assert report.chunks_embedded == report.chunks == built.chunks
-    assert store.read_manifest(index)["encoder"] == NewEncoder.encoder
+    assert generations.read_manifest(index)["encoder"] == NewEncoder.encoder
     assert not new.index_outdated()
     answer = new.ask("Who chaired the NATO-Russia Council meeting?")
     assert answer.passages

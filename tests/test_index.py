@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, FakeEmbedder
-from qa.index import indexer, lexical, store
+from qa.index import caches, generations, indexer, lexical, locking, records, store, vectors
 from qa.engine import Engine
 from qa.errors import IndexBusy, IndexDamaged, IndexIncompatible, IndexMissing
 
@@ -118,7 +118,7 @@ def test_round_trip_build_reload_search(corpus, index_dir):
         assert p.text == (corpus / p.source).read_text(encoding="utf-8")[p.start : p.end]
     assert "quillberry" in text[passages[0].start : passages[0].end]
 
-    manifest = json.loads((store.current_path(index_dir) / "manifest.json").read_text())
+    manifest = json.loads((generations.current_path(index_dir) / "manifest.json").read_text())
     assert manifest["model"] == FakeEmbedder.name and manifest["dimension"] == FakeEmbedder.dimension
     assert manifest["chunking"] == indexer.CHUNKING
     assert set(manifest["files"]) >= {"vectors.faiss", "chunks.json", "documents.json", "terms.json"}
@@ -163,7 +163,7 @@ def test_nothing_changed_embeds_nothing_and_never_calls_the_model(corpus, index_
 
 
 def test_a_build_says_it_is_loading_the_model_before_embedding(corpus, index_dir):
-    from qa.index.indexer import LOADING_MODEL
+    from qa.index.reports import LOADING_MODEL
 
     class SlowModel(FakeEmbedder):
         model_loaded = False
@@ -358,7 +358,7 @@ def test_seeds_copy_edit_is_reflected(seeds_copy, index_dir):
 
 def test_leftovers_are_cleaned_by_the_next_run(corpus, index_dir):
     engine_for(corpus, index_dir).sync()
-    live = store.current_path(index_dir)
+    live = generations.current_path(index_dir)
     (index_dir / ".build-000007-4242").mkdir()
     (index_dir / ".build-000007-4242" / "vectors.faiss").write_bytes(b"half written")
     (index_dir / "gen-000000").mkdir()
@@ -373,14 +373,14 @@ def test_leftovers_are_cleaned_by_the_next_run(corpus, index_dir):
     report = engine_for(corpus, index_dir).sync()
     assert report.generation == 2  # numbering moves past the old generation, not the leftover
     names = sorted(p.name for p in index_dir.iterdir())
-    assert names == sorted([".lock", "CURRENT", store.current_path(index_dir).name])
+    assert names == sorted([".lock", "CURRENT", generations.current_path(index_dir).name])
     assert live.name not in names  # the previous generation is gone once the new one is live
     check_whole(index_dir, corpus)
 
 
 def test_damaged_index_is_refused_then_rebuilt(corpus, index_dir):
     engine_for(corpus, index_dir).sync()
-    live = store.current_path(index_dir)
+    live = generations.current_path(index_dir)
     with open(live / "chunks.json", "r+b") as handle:
         handle.truncate(10)
     with pytest.raises(IndexDamaged, match="--rebuild"):
@@ -417,7 +417,7 @@ def test_another_model_is_refused_with_a_clear_message_and_rebuild_works(corpus,
 
     report = other.sync(rebuild=True)
     assert report.added == 3 and report.chunks_embedded == 7
-    manifest = store.read_manifest(index_dir)
+    manifest = generations.read_manifest(index_dir)
     assert manifest["model"] == "another-model"
     assert [p.source for p in other.search("quillberry trees", k=1)] == ["orchard.md"]
     with pytest.raises(IndexIncompatible):
@@ -431,14 +431,14 @@ def test_other_chunking_parameters_are_refused(corpus, index_dir, monkeypatch):
         engine_for(corpus, index_dir).sync()
     report = engine_for(corpus, index_dir).sync(rebuild=True)
     assert report.added == 3 and report.chunks_embedded == report.chunks
-    assert store.read_manifest(index_dir)["chunking"]["max_tokens"] == 120
+    assert generations.read_manifest(index_dir)["chunking"]["max_tokens"] == 120
 
 
 def test_another_schema_is_refused(corpus, index_dir):
     engine_for(corpus, index_dir).sync()
-    live = store.current_path(index_dir)
+    live = generations.current_path(index_dir)
     manifest = json.loads((live / "manifest.json").read_text())
-    manifest["schema"] = store.SCHEMA + 1
+    manifest["schema"] = records.SCHEMA + 1
     (live / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexIncompatible, match="schema"):
         engine_for(corpus, index_dir).sync()
@@ -446,9 +446,9 @@ def test_another_schema_is_refused(corpus, index_dir):
 
 def test_an_index_made_by_an_older_qa_is_rebuilt_by_qa_index(corpus, index_dir):
     engine_for(corpus, index_dir).sync()
-    live = store.current_path(index_dir)
+    live = generations.current_path(index_dir)
     manifest = json.loads((live / "manifest.json").read_text())
-    manifest["schema"] = store.SCHEMA - 1
+    manifest["schema"] = records.SCHEMA - 1
     (live / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexIncompatible, match="older qa.*run `qa index`"):
         engine_for(corpus, index_dir).snapshot
@@ -456,7 +456,7 @@ def test_an_index_made_by_an_older_qa_is_rebuilt_by_qa_index(corpus, index_dir):
     report = engine_for(corpus, index_dir).sync(warn=lambda source, reason: warnings.append(reason))
     assert report.added == 3 and report.chunks_embedded == report.chunks
     assert any("older qa" in w for w in warnings)
-    assert store.read_manifest(index_dir)["schema"] == store.SCHEMA
+    assert generations.read_manifest(index_dir)["schema"] == records.SCHEMA
 
 
 class RefusingEmbedder(FakeEmbedder):
@@ -473,7 +473,7 @@ def test_an_index_made_under_older_word_rules_gets_its_bm25_recomputed(corpus, i
     monkeypatch.setattr(store, "terms", lambda text: text.lower().split())
     monkeypatch.setattr(indexer, "TERM_RULES", 1)
     engine_for(corpus, index_dir).sync()
-    assert store.read_manifest(index_dir)["terms"] == 1
+    assert generations.read_manifest(index_dir)["terms"] == 1
     monkeypatch.undo()
     texts = [(corpus / c.source).read_text()[c.start:c.end] for c in snapshot_of(index_dir).chunks]
     _, fresh = store.bm25_index(texts)
@@ -484,8 +484,8 @@ def test_an_index_made_under_older_word_rules_gets_its_bm25_recomputed(corpus, i
     # ... and the next sync stores it, embedding nothing again.
     report = engine_for(corpus, index_dir, RefusingEmbedder()).sync()
     assert report.chunks_embedded == 0
-    assert store.read_manifest(index_dir)["terms"] == lexical.TERM_RULES
-    assert json.loads((store.current_path(index_dir) / "terms.json").read_text()) == fresh
+    assert generations.read_manifest(index_dir)["terms"] == lexical.TERM_RULES
+    assert json.loads((generations.current_path(index_dir) / "terms.json").read_text()) == fresh
 
 
 def test_qa_ask_updates_an_index_made_before_folders_and_word_rules_were_recorded(
@@ -495,7 +495,7 @@ def test_qa_ask_updates_an_index_made_before_folders_and_word_rules_were_recorde
 
     monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
     engine_for(corpus, index_dir).sync()
-    live = store.current_path(index_dir)
+    live = generations.current_path(index_dir)
     manifest = json.loads((live / "manifest.json").read_text())
     del manifest["corpus"], manifest["terms"]
     (live / "manifest.json").write_text(json.dumps(manifest))
@@ -503,7 +503,7 @@ def test_qa_ask_updates_an_index_made_before_folders_and_word_rules_were_recorde
     capsys.readouterr()
     assert main(["ask", "quillberry trees", "--corpus", str(corpus), "--index", str(index_dir)]) == 0
     assert "older qa; updating it" in capsys.readouterr().err
-    updated = store.read_manifest(index_dir)
+    updated = generations.read_manifest(index_dir)
     assert updated["corpus"] == str(corpus.resolve()) and updated["terms"] == lexical.TERM_RULES
     assert not engine_for(corpus, index_dir).index_outdated()
 
@@ -515,9 +515,9 @@ def test_qa_ask_rebuilds_an_index_made_by_an_older_qa(corpus, index_dir, monkeyp
 
     monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
     engine_for(corpus, index_dir).sync()
-    live = store.current_path(index_dir)
+    live = generations.current_path(index_dir)
     manifest = json.loads((live / "manifest.json").read_text())
-    manifest["schema"] = store.SCHEMA - 1
+    manifest["schema"] = records.SCHEMA - 1
     (live / "manifest.json").write_text(json.dumps(manifest))
     assert engine_for(corpus, index_dir).index_outdated()
     capsys.readouterr()
@@ -530,7 +530,7 @@ def test_qa_ask_rebuilds_an_index_made_by_an_older_qa(corpus, index_dir, monkeyp
 
 
 def test_embedding_cache_survives_a_torn_tail(tmp_path):
-    cache = store.EmbeddingCache(tmp_path, "m", 4)
+    cache = caches.EmbeddingCache(tmp_path, "m", 4)
     keys = [f"{i:040x}" for i in range(5)]
     vectors = np.arange(20, dtype=np.float32).reshape(5, 4)
     cache.append(keys[:3], vectors[:3])
@@ -563,9 +563,9 @@ def test_embedding_cache_survives_a_torn_tail(tmp_path):
 
 
 def test_embedding_cache_is_per_model(tmp_path):
-    store.EmbeddingCache(tmp_path, "m1", 4).append([f"{1:040x}"], np.ones((1, 4), dtype=np.float32))
-    assert store.EmbeddingCache(tmp_path, "m2", 4).load() == {}
-    assert len(store.EmbeddingCache(tmp_path, "m1", 4).load()) == 1
+    caches.EmbeddingCache(tmp_path, "m1", 4).append([f"{1:040x}"], np.ones((1, 4), dtype=np.float32))
+    assert caches.EmbeddingCache(tmp_path, "m2", 4).load() == {}
+    assert len(caches.EmbeddingCache(tmp_path, "m1", 4).load()) == 1
 
 
 class Interrupted(Exception):
@@ -592,14 +592,14 @@ def test_an_interrupted_build_keeps_the_old_index_and_the_next_reuses_its_work(
     for n in range(12):
         write_doc(corpus, f"bulk/{n:02d}.txt", [f"Report {n} counted {n * 7} boats in the bay.",
                                                 f"Inspector {n} signed page {n + 3} of the log."])
-    monkeypatch.setattr(indexer, "EMBED_BATCH", 5)
+    monkeypatch.setattr(vectors, "EMBED_BATCH", 5)
     with pytest.raises(Interrupted):
         engine_for(corpus, index_dir, DiesAfter(batches=2)).sync()
 
     # The old generation is still the live one, whole, and answers the same way.
-    assert store.current_path(index_dir).name == "gen-000001"
+    assert generations.current_path(index_dir).name == "gen-000001"
     assert sources_for(engine_for(corpus, index_dir), "marvolite steam engine") == before
-    cached = store.EmbeddingCache(index_dir, FakeEmbedder.name, FakeEmbedder.dimension).load()
+    cached = caches.EmbeddingCache(index_dir, FakeEmbedder.name, FakeEmbedder.dimension).load()
     assert len(cached) == 10
 
     embedder = FakeEmbedder()
@@ -660,14 +660,14 @@ def test_two_builds_at_once_the_second_waits_and_the_index_is_whole(corpus, inde
     engine = engine_for(corpus, index_dir)
     assert engine.search("velloran festival", k=1)[0].source == "late.txt"
     assert sorted(p.name for p in index_dir.iterdir()) == sorted(
-        [".lock", "CURRENT", store.current_path(index_dir).name])
+        [".lock", "CURRENT", generations.current_path(index_dir).name])
 
 
 def test_the_lock_is_released_when_its_holder_is_killed(corpus, index_dir):
     index_dir.mkdir()
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from qa.index.store import IndexLock\n"
+         "import sys, time; from pathlib import Path; from qa.index.locking import IndexLock\n"
          "with IndexLock(Path(sys.argv[1])):\n"
          "    print('locked', flush=True); time.sleep(60)\n",
          str(index_dir)],
@@ -675,11 +675,11 @@ def test_the_lock_is_released_when_its_holder_is_killed(corpus, index_dir):
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(IndexBusy, match="another"):
-            with store.IndexLock(index_dir, wait=False):
+            with locking.IndexLock(index_dir, wait=False):
                 pass
         holder.kill()
         holder.wait(10)
-        with store.IndexLock(index_dir, wait=False):  # free at once: the kernel dropped it
+        with locking.IndexLock(index_dir, wait=False):  # free at once: the kernel dropped it
             pass
         assert engine_for(corpus, index_dir).sync().added == 3
     finally:
@@ -690,7 +690,7 @@ def test_the_lock_is_released_when_its_holder_is_killed(corpus, index_dir):
 
 def test_a_reader_racing_a_build_reads_the_new_generation(corpus, index_dir, monkeypatch):
     engine_for(corpus, index_dir).sync()
-    verify = store.verify_files
+    verify = generations.verify_files
     raced = []
 
     def verify_while_a_build_switches(path, manifest):
@@ -702,7 +702,7 @@ def test_a_reader_racing_a_build_reads_the_new_generation(corpus, index_dir, mon
             engine_for(corpus, index_dir).sync()
         return verify(path, manifest)
 
-    monkeypatch.setattr(store, "verify_files", verify_while_a_build_switches)
+    monkeypatch.setattr(generations, "verify_files", verify_while_a_build_switches)
     snap = snapshot_of(index_dir)
     assert raced == ["gen-000001"]
     assert snap.generation == 2 and "late.txt" in snap.documents

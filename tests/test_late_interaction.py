@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qa.index import store
+from qa.index import generations
 from qa.engine import Engine
 from qa.index.late_interaction import (
     PROJECTED_DIMS,
@@ -128,7 +128,7 @@ def test_word_vectors_are_stored_reused_and_refitted_only_on_rebuild(tmp_path, f
     for row, chunk in enumerate(snap.chunks):
         if chunk.hash in before:
             assert np.array_equal(snap.words.of_chunk(row)[0], before[chunk.hash])
-    assert store.read_manifest(index)["vocabulary"] == fake_embedder.vocabulary_size
+    assert generations.read_manifest(index)["vocabulary"] == fake_embedder.vocabulary_size
 
     engine.sync(rebuild=True)
     assert not np.array_equal(engine.snapshot.words.projection.to_array(), projection)

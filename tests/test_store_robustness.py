@@ -19,7 +19,7 @@ import pytest
 
 from conftest import ROOT, FakeEmbedder
 from qa.engine import Engine
-from qa.index import store
+from qa.index import caches, generations, records
 from test_formats import fake_cli  # noqa: F401  (a fixture)
 
 TESTS = Path(__file__).resolve().parent
@@ -82,7 +82,7 @@ def test_stats_read_while_a_build_switches_generations_is_the_new_one(corpus, in
     from qa.cli import main
 
     monkeypatch.setattr(qa.engine, "MiniLMEmbedder", FakeEmbedder)
-    verify = store.verify_files
+    verify = generations.verify_files
     raced = []
 
     def verify_while_a_build_switches(path, manifest):
@@ -93,7 +93,7 @@ def test_stats_read_while_a_build_switches_generations_is_the_new_one(corpus, in
             Engine(corpus, index, FakeEmbedder()).sync()
         return verify(path, manifest)
 
-    monkeypatch.setattr(store, "verify_files", verify_while_a_build_switches)
+    monkeypatch.setattr(generations, "verify_files", verify_while_a_build_switches)
     capsys.readouterr()
     code = main(["stats", "--json", "--corpus", str(corpus), "--index", str(index)])
     out, err = capsys.readouterr()
@@ -142,7 +142,7 @@ def test_readers_never_see_damage_while_builds_switch_generations(corpus, index,
     err = capsys.readouterr().err
     assert len(reads) > 2
     assert failures == [], err
-    assert store.read_manifest(index)["generation"] == 13
+    assert generations.read_manifest(index)["generation"] == 13
 
 
 # -- 15: a missing CURRENT pointer -----------------------------------------------------------
@@ -220,7 +220,7 @@ SHAPES = {
     "null": lambda m: None,
     "list": lambda m: [],
     "string": lambda m: "gen-000001",
-    "schema-as-text": _set("schema", str(store.SCHEMA)),
+    "schema-as-text": _set("schema", str(records.SCHEMA)),
     "schema-true": _set("schema", True),
     "generation-as-text": _set("generation", "abc"),
     "no-generation": _without("generation"),
@@ -331,7 +331,7 @@ def _no_space(*args, **kwargs):
 
 
 def _build_files(path: str) -> bool:
-    return f"{os.sep}{store.BUILD_PREFIX}" in str(path)
+    return f"{os.sep}{generations.BUILD_PREFIX}" in str(path)
 
 
 FULL_DISK_FAULTS = {
@@ -341,8 +341,8 @@ FULL_DISK_FAULTS = {
         "No space left on device")),
     # numpy's short write carries no errno.
     "numpy": ("numpy", "save", OSError("708480 requested and 423872 written")),
-    "json": ("store", "_write_json", OSError(28, "No space left on device")),
-    "pointer": ("store", "_point_to", OSError(28, "No space left on device")),
+    "json": ("generations", "_write_json", OSError(28, "No space left on device")),
+    "pointer": ("generations", "_point_to", OSError(28, "No space left on device")),
 }
 
 
@@ -352,7 +352,7 @@ def test_a_disk_filling_up_while_a_generation_is_written(corpus, index, fake_cli
     import numpy
 
     module, name, error = FULL_DISK_FAULTS[fault]
-    target = {"faiss": faiss, "numpy": numpy, "store": store}[module]
+    target = {"faiss": faiss, "numpy": numpy, "generations": generations}[module]
     real = getattr(target, name)
 
     def fails_in_a_build(*args, **kwargs):
@@ -378,7 +378,7 @@ def test_a_disk_filling_up_while_a_generation_is_written(corpus, index, fake_cli
 
 
 def test_a_full_disk_while_embedding_drops_the_resume_cache_and_goes_on(corpus, index, monkeypatch):
-    monkeypatch.setattr(store.EmbeddingCache, "append", _no_space)
+    monkeypatch.setattr(caches.EmbeddingCache, "append", _no_space)
     (corpus / "big.txt").write_text(_words(3000))
     report = Engine(corpus, index, FakeEmbedder()).sync()
     assert report.added == 1 and report.chunks_embedded > 0
@@ -543,7 +543,7 @@ def _paragraphs(count: int, blank_lines: bool) -> str:
 
 def test_chunking_a_batch_at_a_time_gives_the_same_chunks(monkeypatch):
     from qa.config import MAX_CHUNK_TOKENS
-    from qa.index import indexer
+    from qa.index import chunk_batches
     from qa.ingest.boilerplate import content_segments
     from qa.ingest.chunking import chunk_segments, default_token_counter
 
@@ -551,31 +551,31 @@ def test_chunking_a_batch_at_a_time_gives_the_same_chunks(monkeypatch):
     text = _paragraphs(300, blank_lines=True)
     segments = content_segments(text)
     whole = chunk_segments(text, segments, counter, MAX_CHUNK_TOKENS)
-    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    monkeypatch.setattr(chunk_batches, "CHUNK_BATCH_CHARS", 2000)
     reached = []
-    assert list(indexer.chunk_in_batches(text, segments, counter, reached.append)) == whole
+    assert list(chunk_batches.chunk_in_batches(text, segments, counter, reached.append)) == whole
     assert len(reached) > 10 and reached == sorted(reached) and reached[-1] < len(text)
 
 
 def test_a_long_text_without_blank_lines_is_chunked_in_bounded_batches(monkeypatch):
     from qa.config import MAX_CHUNK_TOKENS
-    from qa.index import indexer
+    from qa.index import chunk_batches
     from qa.ingest.boilerplate import content_segments
     from qa.ingest.chunking import default_token_counter
 
     text = _paragraphs(300, blank_lines=False)  # one paragraph a line: one long segment
     segments = content_segments(text)
     assert len(segments) == 1
-    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    monkeypatch.setattr(chunk_batches, "CHUNK_BATCH_CHARS", 2000)
     handed = []
-    real = indexer.chunk_segments
+    real = chunk_batches.chunk_segments
 
     def chunk_segments(text, batch, counter, max_tokens):
         handed.append(sum(e - s for s, e in batch))
         return real(text, batch, counter, max_tokens)
 
-    monkeypatch.setattr(indexer, "chunk_segments", chunk_segments)
-    chunks = list(indexer.chunk_in_batches(text, segments, default_token_counter()))
+    monkeypatch.setattr(chunk_batches, "chunk_segments", chunk_segments)
+    chunks = list(chunk_batches.chunk_in_batches(text, segments, default_token_counter()))
     assert len(handed) > 10 and max(handed) < 3 * 2000 + 1000
     # Every chunk is still exact and within budget, and no sentence is lost or cut.
     words = []
@@ -587,9 +587,9 @@ def test_a_long_text_without_blank_lines_is_chunked_in_bounded_batches(monkeypat
 
 
 def test_a_build_reports_progress_inside_a_long_document(corpus, tmp_path, monkeypatch):
-    from qa.index import indexer
+    from qa.index import chunk_batches
 
-    monkeypatch.setattr(indexer, "CHUNK_BATCH_CHARS", 2000)
+    monkeypatch.setattr(chunk_batches, "CHUNK_BATCH_CHARS", 2000)
     (corpus / "long.txt").write_text(_paragraphs(200, blank_lines=True))
     events = []
     Engine(corpus, tmp_path / "index", FakeEmbedder()).sync(progress=events.append)

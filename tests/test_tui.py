@@ -716,7 +716,7 @@ async def test_the_first_build_shows_progress_per_file_and_per_batch(fake_engine
 
 
 async def test_a_long_build_shows_the_time_left(fake_engine):
-    from qa.index.indexer import IndexProgress
+    from qa.index.reports import IndexProgress
 
     app = create_app(fake_engine)
     async with app.run_test(size=SIZE) as pilot:
@@ -737,7 +737,7 @@ async def test_a_long_build_shows_the_time_left(fake_engine):
 
 
 def test_time_left_wording():
-    from qa.index.indexer import IndexProgress, time_left
+    from qa.index.reports import IndexProgress, time_left
 
     assert time_left(IndexProgress("embedding", 0, 100), 60) == ""
     assert time_left(IndexProgress("embedding", 10, 100), 1) == ""  # too soon

@@ -12,7 +12,7 @@ from conftest import FakeEmbedder
 
 import qa.tui.autoupdate as autoupdate
 from qa.engine import Engine
-from qa.index import store
+from qa.index import generations
 from qa.tui.app import create_app
 from qa.tui.widgets.question_input import QuestionInput
 from qa.tui.widgets.status import StatusBar
@@ -41,7 +41,7 @@ async def watching(pilot) -> StatusBar:
 
 
 def generation(engine: Engine) -> int:
-    return store.read_manifest(engine.index_dir)["generation"]
+    return generations.read_manifest(engine.index_dir)["generation"]
 
 
 async def test_a_document_added_while_the_app_is_open_is_indexed_by_itself(fake_engine, seeds_copy):
@@ -184,7 +184,7 @@ async def test_another_folders_index_is_never_updated_by_itself(fake_engine, see
         await until(pilot, touched.is_set, rounds=WAIT)
         await settle(pilot)
         assert not app.screen.indexing
-        manifest = store.read_manifest(fake_engine.index_dir)
+        manifest = generations.read_manifest(fake_engine.index_dir)
         assert set(manifest["documents"]) == {"pier.txt"}  # still the other folder's
         assert not any("added: ferry.txt" in n for n in seen)
         assert "5 documents" in app.screen.query_one(StatusBar).status

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from textual.worker import get_current_worker
 
-from qa.index.indexer import IndexProgress, SyncReport
+from qa.index.reports import IndexProgress, SyncReport
 from qa.results import Answer, Citation, Passage
 from qa.tui.app import create_app
 from qa.tui.widgets.transcript import AnswerEntry

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import SEEDS
-from qa.index import store
+from qa.index import caches, store
 from qa.index.lexical import terms
 from qa.index.term_counts import bm25_from_counts, merge_counts
 
@@ -126,7 +126,7 @@ def test_an_index_updated_file_by_file_is_the_one_a_full_build_makes(tmp_path):
         # The word-vector projection is fitted once, by an index's first build, and kept: give
         # the full build the same one (as it would take it from an interrupted build's cache).
         full = tmp_path / f"full-{report.generation}"
-        store.cache_projection(full, FakeEmbedder.name, updated.words.projection)
+        caches.cache_projection(full, FakeEmbedder.name, updated.words.projection)
         fresh = Engine(corpus, full, FakeEmbedder())
         fresh.sync()
         same_index(updated, fresh.snapshot)

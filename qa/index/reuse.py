@@ -18,7 +18,8 @@ from collections import Counter
 import numpy as np
 
 from qa.index.lexical import terms
-from qa.index.store import IndexSnapshot, search_text
+from qa.index.records import search_text
+from qa.index.store import IndexSnapshot
 from qa.index.term_counts import TermCounts, merge_counts
 from qa.ingest.boilerplate import (SEGMENT_RULES, RepeatedLines, content_segments, counted_lines,
                                    line_hash, looked_up_lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from qa.results import Answer
-from qa.index.indexer import IndexProgress, SyncReport
+from qa.index.reports import IndexProgress, SyncReport
 
 
 class EngineReady(Message):

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import ProgressBar, Static
 
-from qa.index.indexer import IndexProgress, time_left
+from qa.index.reports import IndexProgress, time_left
 
 UNITS = {"checking": "files", "reading": "files", "embedding": "chunks", "writing": "steps"}
 
