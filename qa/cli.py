@@ -126,7 +126,10 @@ def _day(value: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command not in (None, "chat") and getattr(args, "no_watch", False):
+        parser.error(f"--no-watch is for the chat app (qa, qa chat), not qa {args.command}")
     from qa.errors import QAError
 
     _tolerate_any_terminal(args)

@@ -96,6 +96,15 @@ def test_missing_corpus_folder_is_one_line(tmp_path):
     assert_user_error(done, "corpus folder not found", "nope")
 
 
+def test_no_watch_is_refused_outside_the_chat_app(tmp_path):
+    """`qa --no-watch index` would otherwise be accepted and the flag silently ignored."""
+    done = qa("--no-watch", "index", "--corpus", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 2, done
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("qa: --no-watch is for the chat app"), done.stderr
+    assert not (tmp_path / "embeddings").exists()
+
+
 def test_missing_default_corpus_is_one_line(tmp_path):
     assert_user_error(qa("index", cwd=tmp_path, script=True), "seeds")
 
