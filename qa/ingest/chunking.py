@@ -187,16 +187,25 @@ def _blingfire_sentences(line: str) -> list[Span] | None:
 def split_long_sentence(text: str, span: Span, counter: TokenCounter, max_tokens: int) -> list[Span]:
     """Cut one over-long sentence into pieces of at most ``max_tokens`` word pieces."""
     start, end = span
-    offsets = counter.offsets(text[start:end])
+    sentence = text[start:end]
+    offsets = counter.offsets(sentence)
+
+    def word_starts(i: int) -> bool:  # a gap before token i
+        return offsets[i][0] > offsets[i - 1][1]
+
+    def after_full_stop(i: int) -> bool:  # and the token before it ends in . ! or ?
+        return word_starts(i) and sentence[offsets[i - 1][1] - 1] in ".!?"
+
     pieces: list[Span] = []
     first = 0
     while len(offsets) - first > max_tokens:
-        cut = first + max_tokens
-        # Prefer to cut where a word starts (a gap before the token), not inside a word.
-        for candidate in range(cut, first + max_tokens // 2, -1):
-            if offsets[candidate][0] > offsets[candidate - 1][1]:
-                cut = candidate
-                break
+        # Prefer to cut after the last full stop the sentence splitter passed over ("… aa ab. Bd …",
+        # "ab." read as an abbreviation), however short the piece before it; else where a word
+        # starts in the second half, not inside a word.
+        whole = range(first + max_tokens, first, -1)
+        second_half = range(first + max_tokens, first + max_tokens // 2, -1)
+        cut = next((i for i in whole if after_full_stop(i)),
+                   next((i for i in second_half if word_starts(i)), first + max_tokens))
         pieces.append((first, cut))
         first = cut
     pieces.append((first, len(offsets)))
