@@ -9,8 +9,9 @@ question of the question file (the turns of a conversation in order through one
 ``qa.engine.Conversation``, a single question on a fresh one) and prints a Markdown table beside a
 txtai-style hybrid paragraph baseline over the same pages with the same bundled model.
 
-`debian-reference` is the DEV set (failures may be listed with --failures); `debian-handbook` is
-HELD-OUT: only aggregate figures are printed for it, never its questions or answers.
+`debian-reference` is the DEV set (failures may be listed with --failures); `debian-handbook` and
+`gnu-m4` are HELD-OUT: only aggregate figures are printed for them, never their questions or
+answers.
 
 Only public pieces of qa are used (Engine, Conversation and the fields of an Answer); the page text
 the baseline and the question checker read is extracted here with lxml, independently of qa's
@@ -47,6 +48,13 @@ COLLECTIONS = {
         "source": Path("/usr/share/doc/debian-handbook/html/en-US"),
         "include": re.compile(r"\.html?(\.gz)?$"),
         "questions": QUESTIONS / "debian-handbook.jsonl",
+        "role": "held-out",
+    },
+    "gnu-m4": {
+        "package": "m4-doc",
+        "source": Path("/usr/share/doc/m4"),
+        "include": re.compile(r"\.html?(\.gz)?$"),
+        "questions": QUESTIONS / "gnu-m4.jsonl",
         "role": "held-out",
     },
 }
