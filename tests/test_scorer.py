@@ -50,3 +50,13 @@ def test_no_torch_is_imported_to_score():
             "SentenceScorer().scores('q?', ['a sentence.'])\nprint('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_sentence_scores_the_same_whatever_it_is_read_with():
+    scorer = SentenceScorer()
+    question = "How long did the meeting last?"
+    answer = "The meeting lasted four hours in Brussels."
+    alone = scorer.scores(question, [answer])[0]
+    beside = scorer.scores(question, ["Short.", answer, "A much longer sentence about the ferry "
+                                      "timetable, which changes next week for the winter season."])
+    assert beside[1] == alone

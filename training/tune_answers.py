@@ -3,9 +3,9 @@ on: the SQuAD questions of the 4 train articles that train_reranker.py keeps out
 and (``--set news``) RealTime QA questions outside the reported news sample (the scorer never saw
 news).
 
-For each setting given (NAME=VALUE,...; names of module constants of qa.answer.ask or
-qa.answer.sentences), prints R@1 (the first citation overlaps the gold paragraph), the share of
-answers holding a gold answer, the answered share, the mean answer length, and the share of the
+For each setting given (NAME=VALUE,...; names of module constants of qa.answer.ask,
+qa.answer.sentences or qa.answer.scorer), prints R@1 (the first citation overlaps the gold
+paragraph), the share of answers holding a gold answer, the answered share, the mean answer length, and the share of the
 other set's tuning questions (which the corpus does not cover) that are declined.
 
     python training/tune_answers.py "SCORER_WEIGHT=0" "SCORER_WEIGHT=1" "SCORER_WEIGHT=2,RESCORED=8"
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.answer import ask, sentences  # noqa: E402
+from qa.answer import ask, scorer, sentences  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "bench-data" / "squad"
@@ -69,7 +69,7 @@ def apply(setting: str) -> dict:
     old = {}
     for pair in filter(None, setting.split(",")):
         name, value = pair.split("=")
-        module = ask if hasattr(ask, name) else sentences
+        module = next(m for m in (ask, sentences, scorer) if hasattr(m, name))
         old[(module, name)] = getattr(module, name)
         setattr(module, name, type(getattr(module, name))(float(value)))
     return old
