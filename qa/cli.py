@@ -365,7 +365,7 @@ def _ready_engine(args, build_if_missing: bool):
     """An engine whose index exists; builds it first (for ask) or explains how (for search)."""
     from qa.errors import IndexMissing, QAError
 
-    from qa.index import generations, locking, store
+    from qa.index import generations, locations, locking, store
     from qa.index.indexer import expected_params
     from qa.index.reports import name_list
 
@@ -379,7 +379,7 @@ def _ready_engine(args, build_if_missing: bool):
         _sync(engine)
         return engine
     if build_if_missing and engine.index_outdated():
-        manifest = generations.read_manifest(engine.index_dir)
+        manifest = locations.read_manifest(engine.index_dir)
         # An older schema, or vectors of another encoder: sync rebuilds it and says so.
         older_schema = store.is_older_schema(manifest) or store.other_encoder(
             manifest, expected_params(engine.embedder))

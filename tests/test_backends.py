@@ -122,6 +122,12 @@ def test_real_model_same_answers_and_hnsw_search(tmp_path, corpus, store_url, re
         assert comparable(exact.ask(question)) == expected
         # On a corpus this small the HNSW graph finds every neighbour: the same answers.
         assert comparable(hnsw.ask(question)) == expected
+    one = sorted(p.name for p in corpus.iterdir())[3]
+    for engine in (exact, hnsw):  # search within one document: the store searches among its chunks
+        got = engine.search("NATO Secretary General", k=3, scope=engine.scope([one]))
+        want = folder.search("NATO Secretary General", k=3, scope=folder.scope([one]))
+        assert [p.to_json() for p in got] == [p.to_json() for p in want]
+        assert {p.source for p in got} == {one}
 
 
 def test_updates_embed_only_what_changed(corpus, index):
