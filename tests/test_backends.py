@@ -157,6 +157,34 @@ def test_updates_embed_only_what_changed(corpus, index):
     assert reader.stats()["documents"] == 5
 
 
+def test_store_update_writes_only_the_rows_it_changes(corpus, store_url):
+    import psycopg
+
+    from qa.engine import Engine
+
+    engine = Engine(corpus, store_url, FakeEmbedder())
+    first = engine.sync()
+    (corpus / "zebra.txt").write_text("Zebras graze on the savanna. Their stripes are unique.\n")
+    added = engine.sync()
+    edited = sorted(corpus.glob("00*.txt"))[0]
+    edited.write_text(edited.read_text() + "\nOne more closing sentence.\n")
+    updated = engine.sync()
+    with psycopg.connect(store_url) as conn:
+        def count(sql, *args):
+            return conn.execute(sql, args).fetchone()[0]
+
+        assert count("SELECT count(*) FROM qa_chunks WHERE born = %s", added.generation) == 1
+        assert count("SELECT count(*) FROM qa_documents WHERE born = %s", added.generation) == 1
+        assert count("SELECT count(*) FROM qa_documents WHERE born = %s", updated.generation) == 1
+        assert 0 < count("SELECT count(*) FROM qa_chunks WHERE born = %s", updated.generation) \
+            < updated.chunks
+        # the generations before the live one are gone, and with them the rows only they held
+        assert count("SELECT count(*) FROM qa_chunks") == updated.chunks
+        assert count("SELECT count(*) FROM qa_documents") == 6
+        assert count("SELECT count(*) FROM qa_generations") == 1
+        assert count("SELECT min(born) FROM qa_chunks") == first.generation
+
+
 def test_stale_and_foreign_checks(corpus, index):
     from qa.engine import Engine
     from qa.errors import IndexIncompatible
@@ -178,7 +206,7 @@ def test_stale_and_foreign_checks(corpus, index):
 
 def test_interrupted_write_keeps_the_previous_generation(corpus, store_url, monkeypatch):
     from qa.engine import Engine
-    from qa.index import pg_store
+    from qa.index import pg_write
 
     engine = Engine(corpus, store_url, FakeEmbedder())
     first = engine.sync()
@@ -187,7 +215,7 @@ def test_interrupted_write_keeps_the_previous_generation(corpus, store_url, monk
     def broken(array):
         raise KeyboardInterrupt  # mid-transaction: rows of the new generation are inserted
 
-    monkeypatch.setattr(pg_store, "_npy", broken)
+    monkeypatch.setattr(pg_write, "npy", broken)
     with pytest.raises(KeyboardInterrupt):
         engine.sync()
     monkeypatch.undo()

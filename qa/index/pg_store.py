@@ -1,15 +1,18 @@
 """The index on PostgreSQL + pgvector: a shared store that several qa processes read while one
 writes (``qa index --store postgresql://…`` or ``QA_STORE``).
 
-Each generation is a set of rows, as a generation folder is a set of files::
+A generation is a set of rows, as a generation folder is a set of files; a document or chunk row
+serves every generation from the one that added it (``born``) to the one that dropped it
+(``died``), so an update writes only the rows it changes (qa.index.pg_write)::
 
     qa_live         one row: the live generation, switched in the transaction that writes it
     qa_generations  generation, manifest (json: its key order is the documents' order)
-    qa_documents    generation, position, source, text (what offsets index), structure
-    qa_chunks       generation, position, id, source, start_at, end_at, hash, sentence spans,
-                    heading, kinds, embedding vector(d) (HNSW index, inner product)
-    qa_arrays       generation, name, npy bytes: sentence and word vectors, BM25 term counts,
-                    the arrays the next build reuses (the same arrays as the folder's files)
+    qa_documents    source, born, died, text (what offsets index), structure
+    qa_chunks       id, born, died, source, start_at, end_at, hash, sentence spans, heading,
+                    kinds, embedding vector(d) (HNSW index, inner product), the chunk's sentence
+                    vectors and word vectors (bytes)
+    qa_arrays       generation, name, npy bytes: the chunk order, BM25 term counts, the word
+                    projection and what the next build reuses (as the folder's files so named)
 
 qa keeps source, start, end and text per chunk: citations are cut from the stored text as from
 a folder, never by the server. BM25 is qa's own, rebuilt from the stored term counts, so fusion
@@ -27,21 +30,27 @@ import json
 import os
 import struct
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from qa.config import STORE_SCHEMES
 from qa.errors import IndexDamaged, IndexMissing, QAError
-from qa.index.records import WORD_FILES, ChunkRecord, _documents_and_chunks, load_words, save_words
+from qa.index.late_interaction import Projection, TokenVectors
+from qa.index.records import _documents_and_chunks
 from qa.index.store import IndexSnapshot, check_compatible
 from qa.index.term_counts import TermCounts, bm25_from_counts
 
 SCHEMES = STORE_SCHEMES
 # pg_advisory_lock key of a writer: one writer per database.
 WRITER_LOCK = 0x7161_5F69_6E64  # "qa_ind"
-ARRAYS = ("sentences.npy", *WORD_FILES, "bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy",
-          "lines-keys.npy", "lines-counts.npy", "bm25-indptr.npy", "bm25-rows.npy")
+# The arrays a generation keeps whole (the rest is per chunk, in its row): the chunk order, the
+# BM25 term counts, and what the next build reuses (as a folder's files of the same names).
+KEPT = ("bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy", "lines-keys.npy", "lines-counts.npy")
+ARRAYS = ("chunk-ids.npy", "words-projection.npy", "bm25-indptr.npy", "bm25-rows.npy",
+          "bm25-vocabulary.npy", *KEPT)
+# Rows of one generation: a document or chunk row serves every generation from its ``born`` one
+# until the one that dropped it (``died``), so an update writes only what it changed.
+ALIVE = "born <= %(g)s AND (died IS NULL OR died > %(g)s)"
 
 
 def is_store_url(index) -> bool:
@@ -163,21 +172,23 @@ def ensure_schema(conn, dimension: int) -> None:
                 only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
                 generation integer NOT NULL REFERENCES qa_generations);
             CREATE TABLE IF NOT EXISTS qa_documents (
-                generation integer REFERENCES qa_generations ON DELETE CASCADE,
-                position integer NOT NULL, source text NOT NULL, text text NOT NULL,
-                structure json, PRIMARY KEY (generation, source));
+                source text NOT NULL, born integer NOT NULL, died integer,
+                text text NOT NULL, structure json, PRIMARY KEY (source, born));
             CREATE TABLE IF NOT EXISTS qa_arrays (
                 generation integer REFERENCES qa_generations ON DELETE CASCADE,
                 name text NOT NULL, data bytea NOT NULL, PRIMARY KEY (generation, name));""")
+        # sentence_vectors: float16 rows, one per sentence; words: int32 ids, float16 scales
+        # and int8 projected vectors of the chunk's word pieces (qa.index.late_interaction).
         conn.execute(f"""
             CREATE TABLE IF NOT EXISTS qa_chunks (
-                generation integer REFERENCES qa_generations ON DELETE CASCADE,
-                position integer NOT NULL, id bigint NOT NULL, source text NOT NULL,
+                id bigint NOT NULL, born integer NOT NULL, died integer, source text NOT NULL,
                 start_at integer NOT NULL, end_at integer NOT NULL, hash text NOT NULL,
                 sentences integer[] NOT NULL, heading text NOT NULL, kinds text NOT NULL,
-                embedding vector({int(dimension)}) NOT NULL, PRIMARY KEY (generation, id));
+                embedding vector({int(dimension)}) NOT NULL, sentence_vectors bytea NOT NULL,
+                words bytea NOT NULL, PRIMARY KEY (id, born));
             CREATE INDEX IF NOT EXISTS qa_chunks_embedding ON qa_chunks
-                USING hnsw (embedding vector_ip_ops);""")
+                USING hnsw (embedding vector_ip_ops);
+            CREATE INDEX IF NOT EXISTS qa_chunks_alive ON qa_chunks (died, born);""")
 
 
 def live_generation(conn) -> int | None:
@@ -247,48 +258,49 @@ def load_snapshot(store: PgStore, expected: dict, dense: str | None = None) -> I
 def _read_generation(conn, store, number, manifest, leave_vectors) -> IndexSnapshot:
     import faiss
 
+    alive = {"g": number}
+    arrays = {name: np.load(io.BytesIO(data), allow_pickle=False) for name, data in conn.execute(
+        "SELECT name, data FROM qa_arrays WHERE generation = %(g)s", alive)}
+    if any(name not in arrays for name in ARRAYS):
+        raise IndexDamaged(f"index in {store} lacks some of its arrays; run `qa index --rebuild`")
     texts, structure = {}, {}
     for source, text, shape in conn.execute(
-            "SELECT source, text, structure FROM qa_documents WHERE generation = %s "
-            "ORDER BY position", (number,)):
+            f"SELECT source, text, structure FROM qa_documents WHERE {ALIVE}", alive):
         texts[source] = text
         if shape is not None:
             structure[source] = shape
-    columns = {name: [] for name in ("id", "source", "start", "end", "hash", "sentences",
-                                     "heading", "kinds")}
-    vectors = []
+    rows = {}
     embedding = "NULL" if leave_vectors else "embedding"
     with conn.cursor(binary=True) as cursor:
         cursor.execute("SELECT id, source, start_at, end_at, hash, sentences, heading, kinds, "
-                       f"{embedding} FROM qa_chunks WHERE generation = %s ORDER BY position",
-                       (number,))
+                       f"sentence_vectors, words, {embedding} FROM qa_chunks WHERE {ALIVE}", alive)
         for row in cursor:
-            for name, value in zip(columns, row):
-                columns[name].append(value)
-            vectors.append(row[-1])
-    arrays = {name: np.load(io.BytesIO(data), allow_pickle=False) for name, data in conn.execute(
-        "SELECT name, data FROM qa_arrays WHERE generation = %s", (number,))}
-    vocabulary = json.loads(arrays.pop("bm25-vocabulary.npy").tobytes().decode("utf-8")) \
-        if "bm25-vocabulary.npy" in arrays else None
+            rows[row[0]] = row
+    order = arrays["chunk-ids.npy"].tolist()
+    if len(order) != len(rows) or any(i not in rows for i in order):
+        raise IndexDamaged(f"index in {store} is inconsistent; run `qa index --rebuild`")
+    ordered = [rows[i] for i in order]
+    names = ("id", "source", "start", "end", "hash", "sentences", "heading", "kinds")
+    columns = {name: [row[k] for row in ordered] for k, name in enumerate(names)}
     documents, chunks = _documents_and_chunks(manifest, texts, columns, structure)
-    if vocabulary is None or any(name not in arrays for name in ARRAYS):
-        raise IndexDamaged(f"index in {store} lacks some of its arrays; run `qa index --rebuild`")
+    dimension = int(manifest["dimension"])
+    projection = arrays["words-projection.npy"]
+    words = _words(ordered, projection, int(manifest["vocabulary"]))
+    sentences = np.concatenate([np.frombuffer(bytes(r[8]), np.float16).reshape(-1, dimension)
+                                for r in ordered]) if ordered \
+        else np.zeros((0, dimension), np.float16)
+    vocabulary = json.loads(arrays["bm25-vocabulary.npy"].tobytes().decode("utf-8"))
     counts = TermCounts(vocabulary, arrays["bm25-indptr.npy"].astype(np.int64),
                         arrays["bm25-rows.npy"].astype(np.int32),
                         arrays["bm25-tf.npy"].astype(np.int32),
                         arrays["bm25-lengths.npy"].astype(np.int64))
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(int(manifest["dimension"])))
-    if chunks and not leave_vectors:
-        index.add_with_ids(np.stack(vectors).astype(np.float32),
-                           np.asarray(columns["id"], dtype=np.int64))
-    words = _words_from(arrays, int(manifest["vocabulary"]))
-    sentences = arrays["sentences.npy"]
-    if len(sentences) != sum(len(c.sentences) for c in chunks) or len(words.counts) != len(chunks) \
-            or len(counts.lengths) != len(chunks):
+    if len(sentences) != sum(len(c.sentences) for c in chunks) or len(counts.lengths) != len(chunks):
         raise IndexDamaged(f"index in {store} is inconsistent; run `qa index --rebuild`")
-    kept = {name: arrays[name] for name in ("bm25-tf.npy", "bm25-lengths.npy",
-                                            "words-docfreq.npy", "lines-keys.npy",
-                                            "lines-counts.npy")}
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    if chunks and not leave_vectors:
+        index.add_with_ids(np.stack([r[10] for r in ordered]).astype(np.float32),
+                           np.asarray(order, dtype=np.int64))
+    kept = {name: arrays[name] for name in KEPT}
     docfreq = kept["words-docfreq.npy"]
     if len(docfreq) == words.vocabulary_size + 1:
         words.__dict__["doc_freq"] = docfreq
@@ -297,80 +309,36 @@ def _read_generation(conn, store, number, manifest, leave_vectors) -> IndexSnaps
                          kept=kept)
 
 
-def _words_from(arrays: dict, vocabulary: int):
-    import tempfile
+def _words(rows, projection: np.ndarray, vocabulary: int) -> TokenVectors:
+    """The word vectors of the chunks ``rows`` (in chunk order), from each row's ``words``."""
+    dims = len(projection) - 1  # the mean, then one row per projected dimension
+    ids, scales, vectors, counts = [], [], [], []
+    for row in rows:
+        data = bytes(row[9])
+        n = len(data) // (6 + dims)
+        ids.append(np.frombuffer(data, np.int32, n))
+        scales.append(np.frombuffer(data, np.float16, n, 4 * n))
+        vectors.append(np.frombuffer(data, np.int8, n * dims, 6 * n).reshape(n, dims))
+        counts.append(n)
+    ids = np.concatenate(ids) if ids else np.zeros(0, np.int32)
+    if len(ids) and (ids.min() < 0 or ids.max() >= vocabulary):
+        raise ValueError("word ids outside the vocabulary")
+    return TokenVectors(Projection.from_array(projection),
+                        np.concatenate(vectors) if vectors else np.zeros((0, dims), np.int8),
+                        np.concatenate(scales) if scales else np.zeros(0, np.float16), ids,
+                        np.asarray(counts, np.int32), vocabulary)
 
-    # load_words checks the arrays line up; it reads files, so hand it a folder of them.
-    with tempfile.TemporaryDirectory() as folder:
-        for name in WORD_FILES:
-            np.save(Path(folder) / name, arrays[name], allow_pickle=False)
-        return load_words(Path(folder), vocabulary)
+
+def word_bytes(vectors: np.ndarray, scales: np.ndarray, ids: np.ndarray) -> bytes:
+    """One chunk's word vectors as its row keeps them (see _words)."""
+    return (np.asarray(ids, np.int32).tobytes() + np.asarray(scales, np.float16).tobytes()
+            + np.asarray(vectors, np.int8).tobytes())
 
 
-def _npy(array: np.ndarray) -> bytes:
+def npy(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
-
-
-def write_generation(conn, snapshot: IndexSnapshot, counts: TermCounts) -> int:
-    """Insert ``snapshot`` as a new generation and make it live, in one transaction (call with
-    the writer's lock held). Returns its number."""
-    import tempfile
-
-    with conn.transaction():
-        number = conn.execute("SELECT coalesce(max(generation), 0) + 1 FROM qa_generations"
-                              ).fetchone()[0]
-        manifest = dict(snapshot.manifest, generation=number)
-        manifest.pop("files", None)  # checksums of the scratch folder's files: not these rows
-        conn.execute("INSERT INTO qa_generations (generation, manifest) VALUES (%s, %s)",
-                     (number, json.dumps(manifest, ensure_ascii=False)))
-        with conn.cursor().copy("COPY qa_documents (generation, position, source, text, "
-                                "structure) FROM STDIN") as copy:
-            for position, (source, doc) in enumerate(snapshot.documents.items()):
-                copy.write_row((number, position, source, doc.text, _structure(doc)))
-        with conn.cursor().copy("COPY qa_chunks (generation, position, id, source, start_at, "
-                                "end_at, hash, sentences, heading, kinds, embedding) "
-                                "FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["integer", "integer", "bigint", "text", "integer", "integer", "text",
-                            "integer[]", "text", "text", "vector"])
-            for position, chunk in enumerate(snapshot.chunks):
-                copy.write_row((number, position, chunk.id, chunk.source, chunk.start, chunk.end,
-                                chunk.hash, [x for span in chunk.sentences for x in span],
-                                chunk.heading, chunk.kinds, snapshot.vectors.reconstruct(chunk.id)))
-        with tempfile.TemporaryDirectory() as folder:
-            save_words(Path(folder), snapshot.words)
-            arrays = {name: np.load(Path(folder) / name) for name in WORD_FILES}
-        arrays["sentences.npy"] = np.asarray(snapshot.sentence_vectors, dtype=np.float16)
-        arrays.update(snapshot.kept)
-        arrays["bm25-tf.npy"], arrays["bm25-lengths.npy"] = counts.tf, counts.lengths
-        arrays["bm25-indptr.npy"], arrays["bm25-rows.npy"] = counts.indptr, counts.rows
-        vocabulary = np.frombuffer(json.dumps(counts.vocabulary).encode("utf-8"), np.uint8)
-        arrays["bm25-vocabulary.npy"] = vocabulary
-        for name, array in arrays.items():
-            conn.execute("INSERT INTO qa_arrays (generation, name, data) VALUES (%s, %s, %s)",
-                         (number, name, _npy(array)))
-        conn.execute("INSERT INTO qa_live (only_row, generation) VALUES (true, %s) "
-                     "ON CONFLICT (only_row) DO UPDATE SET generation = excluded.generation",
-                     (number,))
-    return number
-
-
-def _structure(doc) -> str | None:
-    if not (doc.blocks or doc.title or doc.locators or doc.author or doc.date):
-        return None
-    return json.dumps({
-        "title": doc.title, "blocks": [x for b in doc.blocks for x in (b.start, b.end, b.kind, b.level)],
-        "locators": [[x.start, x.kind, x.number, x.label, x.date] for x in doc.locators],
-        "author": doc.author, "date": doc.date}, ensure_ascii=False)
-
-
-def remove_old_generations(conn) -> None:
-    """Delete every generation but the live one (readers still inside a transaction that began
-    before keep seeing theirs: PostgreSQL keeps deleted rows for older snapshots)."""
-    with conn.transaction():
-        conn.execute("DELETE FROM qa_generations WHERE generation <> "
-                     "coalesce((SELECT generation FROM qa_live), -1)")
 
 
 def store_size(store: PgStore) -> int:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing
-from qa.index import generations, indexer, pg_store, store
+from qa.index import generations, indexer, pg_store, pg_write, store
 from qa.index.pg_store import WRITER_LOCK, PgStore
 from qa.index.reports import SyncReport
 from qa.index.term_counts import counts_of
@@ -34,7 +34,7 @@ def sync(corpus: Path, target: PgStore, embedder, *, rebuild: bool = False, prog
         pg_store.ensure_schema(conn, embedder.dimension)
         _lock(conn, on_wait)
         try:
-            pg_store.remove_old_generations(conn)  # what an earlier writer did not get to
+            pg_write.remove_old_generations(conn)  # what an earlier writer did not get to
             previous = None if rebuild else _previous(target, conn, expected, loaded, warn)
             scratch_parent = Path(target.__fspath__())
             scratch_parent.mkdir(parents=True, exist_ok=True)
@@ -47,10 +47,10 @@ def sync(corpus: Path, target: PgStore, embedder, *, rebuild: bool = False, prog
                     return dataclasses.replace(report, snapshot=None)
                 counts = counts_of(built.bm25, built.kept["bm25-tf.npy"],
                                    built.kept["bm25-lengths.npy"])
-                number = pg_store.write_generation(conn, built, counts)
+                number = pg_write.write_generation(conn, built, counts, previous)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
-            pg_store.remove_old_generations(conn)
+            pg_write.remove_old_generations(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK,))
     built.path = target.generation(number)

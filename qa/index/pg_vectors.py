@@ -27,7 +27,8 @@ class PgVectors:
         """(scores, ids) as FAISS returns them, for one query vector; ``only``: chunk ids."""
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
         among = "" if only is None else "AND id = ANY(%(only)s)"
-        sql = ("SELECT id, -(embedding <#> %(q)s) FROM qa_chunks WHERE generation = %(g)s "
+        sql = ("SELECT id, -(embedding <#> %(q)s) FROM qa_chunks "
+               "WHERE born <= %(g)s AND (died IS NULL OR died > %(g)s) "
                f"{among} ORDER BY embedding <#> %(q)s LIMIT %(k)s")
         values = {"q": vector, "g": self.generation, "k": int(k),
                   "only": None if only is None else [int(i) for i in only]}
