@@ -7,9 +7,11 @@ store, and prints: server start, each build (and its part besides embedding), op
 the store (vectors in memory, the default) and the store's HNSW index (QA_STORE_DENSE=hnsw), how
 many answers differ from the folder's, and adding one file.
 
-    python benchmarks/pg_store.py [--articles N] [--questions Q] [--fake]
+    python benchmarks/pg_store.py [--articles N] [--questions Q] [--notes N] [--fake]
 
---fake embeds with the tests' hashed-words embedder (no model: only the store's own work).
+--notes N indexes N generated notes (benchmarks/update_speed.py's) instead of SQuAD articles,
+asked the same SQuAD questions; --fake embeds with the tests' hashed-words embedder (no model:
+only the store's own work).
 """
 
 from __future__ import annotations
@@ -40,10 +42,30 @@ def p50(engine, questions, call) -> float:
     return statistics.median(times) * 1000
 
 
+def _citations(answer_json: str) -> list:
+    return [(c["source"], c["start"], c["end"]) for c in json.loads(answer_json)["citations"]]
+
+
+def _recall(exact, hnsw, embedder, questions) -> float:
+    """Share of the flat index's dense candidates that the HNSW index returns too."""
+    from qa.search.retrieval import CANDIDATES, dense_ranking
+
+    found = total = 0
+    for question in questions:
+        vector = embedder.encode_query(question)[0]
+        want = {r for r, _ in dense_ranking(exact.snapshot.vectors, vector, exact.snapshot.row_of_id,
+                                            CANDIDATES)}
+        got = {r for r, _ in dense_ranking(hnsw.snapshot.vectors, vector, hnsw.snapshot.row_of_id,
+                                           CANDIDATES)}
+        found, total = found + len(want & got), total + len(want)
+    return found / max(total, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--articles", type=int, default=6)
     parser.add_argument("--questions", type=int, default=30)
+    parser.add_argument("--notes", type=int, default=0)
     parser.add_argument("--fake", action="store_true")
     args = parser.parse_args()
 
@@ -51,7 +73,7 @@ def main() -> None:
     import psycopg
 
     from qa.engine import Engine
-    from update_speed import TimedEmbedder
+    from update_speed import TimedEmbedder, generate
 
     if args.fake:
         from conftest import FakeEmbedder
@@ -66,9 +88,11 @@ def main() -> None:
     corpus = work / "corpus"
     corpus.mkdir()
     articles = sorted((SQUAD / "corpus").glob("*.txt"))
-    for path in articles[:args.articles]:
+    for path in articles[:args.articles if not args.notes else 0]:
         shutil.copy(path, corpus / path.name)
-    names = {p.name for p in corpus.iterdir()}
+    if args.notes:
+        generate(corpus, args.notes)
+    names = {p.name for p in corpus.iterdir()} | ({p.name for p in articles} if args.notes else set())
     questions = [q["question"] for q in map(json.loads, (SQUAD / "all_questions.jsonl").open())
                  if q["gold_file"] in names][:args.questions]
 
@@ -79,7 +103,8 @@ def main() -> None:
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE qa_bench")
         url = server.get_uri("qa_bench")
-        print(f"PostgreSQL + pgvector started in {started:.2f} s; {len(names)} articles, "
+        print(f"PostgreSQL + pgvector started in {started:.2f} s; "
+              f"{args.notes or args.articles} {'notes' if args.notes else 'articles'}, "
               f"{len(questions)} questions, {'fake' if args.fake else 'MiniLM ONNX'} embedder")
         builds = {}
         for name, index in (("folder", work / "index"), ("store", url)):
@@ -109,8 +134,12 @@ def main() -> None:
                              ({k: v for k, v in engine.ask(q).to_json().items() if k != "timings_ms"}
                               for q in questions)]
             differ = sum(a != b for a, b in zip(answers[name], answers["folder"]))
-            print(f"{name:6} search p50 {search:6.1f} ms, ask p50 {ask:6.1f} ms, "
-                  f"answers differing from the folder's: {differ}/{len(questions)}")
+            cited = sum(_citations(a) != _citations(b)
+                        for a, b in zip(answers[name], answers["folder"]))
+            print(f"{name:6} search p50 {search:6.1f} ms, ask p50 {ask:6.1f} ms, answers differing "
+                  f"from the folder's: {differ}/{len(questions)} (in their citations: {cited})")
+        print("HNSW dense recall@100 (a question's candidates) against the flat index: "
+              f"{_recall(engines['store'], engines['hnsw'], embedder, questions):.3f}")
         shutil.copy(articles[args.articles], corpus / articles[args.articles].name)
         for name, engine in (("folder", engines["folder"]), ("store", engines["store"])):
             embedder.seconds = 0.0
