@@ -220,6 +220,8 @@ def _check_corpus(corpus: Path, args) -> None:
 
     if corpus.is_dir():
         return
+    if not corpus.exists() and getattr(args, "command", None) != "index" and _store_named(args):
+        return  # a store holds the documents' text: who only reads it needs no copy of the folder
     if corpus.exists():
         raise QAError(f"the corpus is not a folder: {corpus}")
     if getattr(args, "corpus", None):
@@ -230,6 +232,14 @@ def _check_corpus(corpus: Path, args) -> None:
     # The default, ./seeds, is missing: qa was run outside the folder that holds it.
     raise QAError(f"corpus folder not found: {corpus} (qa looks for it in the current folder); "
                   "name one with --corpus DIR")
+
+
+def _store_named(args) -> bool:
+    """Whether the index is a PostgreSQL store (--store, --index URL or $QA_STORE)."""
+    from qa.config import STORE_SCHEMES
+
+    index = getattr(args, "index", None) or os.environ.get("QA_STORE") or ""
+    return str(index).startswith(STORE_SCHEMES)
 
 
 def _warn(source: str, reason: str) -> None:

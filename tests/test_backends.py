@@ -281,6 +281,27 @@ def test_two_writers_and_two_readers(corpus, store_url):
     assert len(final.documents) == 11
 
 
+def test_a_reader_needs_only_select_and_a_refused_write_is_one_line(corpus, store_url):
+    import psycopg
+
+    from qa.engine import Engine
+    from qa.errors import QAError
+
+    Engine(corpus, store_url, FakeEmbedder()).sync()
+    role = f"reader_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(store_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    reader_url = store_url.replace("postgres:@", f"{role}:@", 1)
+    reader = Engine(corpus, reader_url, FakeEmbedder())
+    assert reader.ask(QUESTIONS[1]).citations
+    (corpus / "new.txt").write_text("Written by someone who may only read.\n")
+    with pytest.raises(QAError, match="permission denied") as refused:
+        reader.sync()
+    assert "\n" not in str(refused.value) and str(refused.value).startswith("the index store")
+    assert "new.txt" not in Engine(corpus, store_url, FakeEmbedder()).sources()
+
+
 def run_qa(*args, env=None):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     environment["PYTHONPATH"] = str(ROOT)
@@ -300,6 +321,12 @@ def test_cli_index_with_store_and_ask_through_qa_store(corpus, store_url):
     assert answer["citations"] and "Stoltenberg" in answer["answer"]
     stats = run_qa("--corpus", str(corpus), "stats", "--json", env={"QA_STORE": store_url})
     assert json.loads(stats.stdout)["index"].startswith("postgresql://")
+    # a reader without a copy of the documents (on another machine) answers from the store alone
+    corpus.rename(corpus.parent / "elsewhere")
+    elsewhere = run_qa("--corpus", str(corpus), "ask", "--json", QUESTIONS[1],
+                       env={"QA_STORE": store_url})
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert json.loads(elsewhere.stdout)["citations"] == answer["citations"]
 
 
 @pytest.mark.parametrize("url", ["postgresql://nobody@/none?host=/nonexistent-socket-dir",

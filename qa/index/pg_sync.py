@@ -52,7 +52,8 @@ def sync(corpus: Path, target: PgStore, embedder, *, rebuild: bool = False, prog
                 shutil.rmtree(scratch, ignore_errors=True)
             pg_write.remove_old_generations(conn)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK,))
+            if not conn.closed and not conn.broken:  # else the server let go of the lock itself
+                conn.execute("SELECT pg_advisory_unlock(%s)", (WRITER_LOCK,))
     built.path = target.generation(number)
     built.manifest = dict(built.manifest, generation=number)
     built.manifest.pop("files", None)
