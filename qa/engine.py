@@ -7,7 +7,6 @@ an engine and drawing a screen are instant; ``load()`` does the slow part, from 
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -106,8 +105,8 @@ class Engine:
             live = self._snapshot
         # The generation already loaded saves the build reading it again (when it is still live).
         report = locations.sync(self.corpus, self.index_dir, self.embedder, rebuild=rebuild,
-                      progress=progress, warn=warn, on_wait=on_wait, max_bytes=self.max_bytes,
-                      loaded=live)
+                                progress=progress, warn=warn, on_wait=on_wait,
+                                max_bytes=self.max_bytes, loaded=live)
         if live is not None and live.generation != report.generation:
             # Questions asked meanwhile (a server answers while it updates) keep the previous
             # generation until the new one is ready, then switch at once. The build hands over
@@ -181,7 +180,8 @@ class Engine:
         if live is None or live == loaded.path or live == self._refused:
             return None
         try:
-            fresh = locations.load_snapshot(self.index_dir, expected_params(self.embedder, self.corpus))
+            fresh = locations.load_snapshot(self.index_dir,
+                                            expected_params(self.embedder, self.corpus))
         except QAError:
             self._refused = live  # said once; the loaded generation goes on answering
             raise

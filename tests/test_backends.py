@@ -130,6 +130,25 @@ def test_real_model_same_answers_and_hnsw_search(tmp_path, corpus, store_url, re
         assert {p.source for p in got} == {one}
 
 
+def test_hnsw_reader_loaded_before_an_update(corpus, store_url, monkeypatch):
+    from qa.engine import Engine
+    from qa.errors import IndexBusy
+
+    writer = Engine(corpus, store_url, FakeEmbedder())
+    writer.sync()
+    monkeypatch.setenv("QA_STORE_DENSE", "hnsw")
+    reader = Engine(corpus, store_url, FakeEmbedder())
+    before = [p.to_json() for p in reader.search("NATO Council Brussels", k=5)]
+    (corpus / "zebra.txt").write_text("NATO Council Brussels zebras.\n")
+    writer.sync()
+    # the chunks both generations hold are still found; the new one is not (not yet loaded)
+    assert [p.to_json() for p in reader.search("NATO Council Brussels", k=5)] == before
+    writer.sync(rebuild=True)  # every chunk of the loaded generation dropped
+    with pytest.raises(IndexBusy, match="open it again"):
+        reader.search("NATO Council Brussels", k=5)
+    assert Engine(corpus, store_url, FakeEmbedder()).search("zebras", k=1)[0].source == "zebra.txt"
+
+
 def test_updates_embed_only_what_changed(corpus, index):
     from qa.engine import Engine
 

@@ -22,7 +22,7 @@ def live_key(index):
     """What names the live generation (a folder's path, a store's PgGeneration), or None when
     there is none."""
     if isinstance(index, PgStore):
-        with pg_store.reported(index), index.connect() as conn:
+        with index.reported(), index.connect() as conn:
             number = pg_store.live_generation(conn)
         return None if number is None else index.generation(number)
     return generations.current_path_safe(index)
@@ -30,21 +30,21 @@ def live_key(index):
 
 def read_manifest(index) -> dict:
     if isinstance(index, PgStore):
-        with pg_store.reported(index):
+        with index.reported():
             return pg_store.read_manifest(index)
     return generations.read_manifest(index)
 
 
 def load_snapshot(index, expected: dict) -> store.IndexSnapshot:
     if isinstance(index, PgStore):
-        with pg_store.reported(index):
+        with index.reported():
             return pg_store.load_snapshot(index, expected)
     return store.load_snapshot(index, expected)
 
 
 def sync(corpus: Path, index, embedder, **options):
     if isinstance(index, PgStore):
-        with pg_store.reported(index):
+        with index.reported():
             return pg_sync.sync(corpus, index, embedder, **options)
     return indexer.sync(corpus, index, embedder, **options)
 
@@ -52,7 +52,7 @@ def sync(corpus: Path, index, embedder, **options):
 def describe(index, verify: bool, expected: dict) -> dict:
     """{"manifest", "size"} of the live generation (a store: its tables' size)."""
     if isinstance(index, PgStore):
-        with pg_store.reported(index):
+        with index.reported():
             if verify:  # reading it whole is the check a store has (no files to hash)
                 manifest = pg_store.load_snapshot(index, expected).manifest
             else:

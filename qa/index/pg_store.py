@@ -121,21 +121,20 @@ class PgStore:
     def generation(self, number: int) -> PgGeneration:
         return PgGeneration(str(self), number)
 
-
-@contextmanager
-def reported(store: PgStore):
-    """A failure of the server (a broken connection, a missing privilege) as one QAError line."""
-    try:
-        yield
-    except QAError:
-        raise
-    except Exception as exc:
-        import psycopg
-
-        if not isinstance(exc, psycopg.Error):
+    @contextmanager
+    def reported(self):
+        """A failure of the server (a broken connection, a missing privilege) as one QAError."""
+        try:
+            yield
+        except QAError:
             raise
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise QAError(f"the index store {store} failed: {reason[:300]}") from None
+        except Exception as exc:
+            import psycopg
+
+            if not isinstance(exc, psycopg.Error):
+                raise
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            raise QAError(f"the index store {self} failed: {reason[:300]}") from None
 
 
 def _register_vector(conn) -> None:

@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 
+from qa.errors import IndexBusy
+
 
 class PgVectors:
     """Dense search served by the store's HNSW index: the part of FAISS's interface that
@@ -18,6 +20,7 @@ class PgVectors:
     def __init__(self, target, generation: int, ntotal: int):
         self.target, self.generation, self.ntotal = target, generation, ntotal
         self._conn = None
+        self._ef = 0
         self._lock = threading.Lock()
 
     def search(self, query: np.ndarray, k: int, params=None):
@@ -32,12 +35,20 @@ class PgVectors:
                f"{among} ORDER BY embedding <#> %(q)s LIMIT %(k)s")
         values = {"q": vector, "g": self.generation, "k": int(k),
                   "only": None if only is None else [int(i) for i in only]}
-        with self._lock:
+        with self._lock, self.target.reported():
             if self._conn is None or self._conn.closed:
-                self._conn = self.target.connect(autocommit=True)
-                self._conn.execute(f"SET hnsw.ef_search = {max(self.EF_SEARCH, int(k))}")
+                self._conn, self._ef = self.target.connect(autocommit=True), 0
                 self._conn.execute("SET hnsw.iterative_scan = relaxed_order")
+            if self._ef < max(self.EF_SEARCH, k):
+                self._ef = max(self.EF_SEARCH, int(k))
+                self._conn.execute(f"SET hnsw.ef_search = {self._ef}")
             rows = self._conn.execute(sql, values).fetchall()
+            if not rows and self.ntotal and not self._conn.execute(
+                    "SELECT 1 FROM qa_generations WHERE generation = %s",
+                    (self.generation,)).fetchone():
+                raise IndexBusy(f"the index in {self.target} was updated since it was loaded, and "
+                                "its dense search (QA_STORE_DENSE=hnsw) follows only the live "
+                                "generation; open it again")
         rows.sort(key=lambda r: -r[1])  # relaxed order: nearly sorted
         ids = np.full((1, k), -1, dtype=np.int64)
         scores = np.zeros((1, k), dtype=np.float32)
