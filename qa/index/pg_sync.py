@@ -50,6 +50,10 @@ def sync(corpus: Path, target: PgStore, embedder, *, rebuild: bool = False, prog
                 number = pg_write.write_generation(conn, built, counts, previous)
             finally:
                 shutil.rmtree(scratch, ignore_errors=True)
+                try:
+                    scratch_parent.rmdir()  # unless another build of this store is under way
+                except OSError:
+                    pass
             pg_write.remove_old_generations(conn)
         finally:
             if not conn.closed and not conn.broken:  # else the server let go of the lock itself
