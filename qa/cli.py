@@ -26,8 +26,20 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
                         help="index folder (default: $QA_INDEX, else the corpus folder's own: "
                              "./embeddings for ./seeds, for any other folder one in "
                              f"{user_data_dir() / 'indexes'}; `qa stats` names it)")
+    parser.add_argument("--store", metavar="URL", dest="index", type=_store_url,
+                        default=argparse.SUPPRESS,
+                        help="keep the index in PostgreSQL + pgvector instead of a folder "
+                             "(default: $QA_STORE; postgresql://user@host/db, see README)")
     parser.add_argument("--max-file-mb", metavar="MB", type=_megabytes, default=default,
                         help="skip files larger than this (default: 50)")
+
+
+def _store_url(value: str) -> str:
+    from qa.config import STORE_SCHEMES
+
+    if not value.startswith(STORE_SCHEMES):
+        raise argparse.ArgumentTypeError(f"not a postgresql:// URL: {value!r}")
+    return value
 
 
 def _watch_option(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -208,6 +220,8 @@ def _check_corpus(corpus: Path, args) -> None:
 
     if corpus.is_dir():
         return
+    if not corpus.exists() and getattr(args, "command", None) != "index" and _store_named(args):
+        return  # a store holds the documents' text: who only reads it needs no copy of the folder
     if corpus.exists():
         raise QAError(f"the corpus is not a folder: {corpus}")
     if getattr(args, "corpus", None):
@@ -218,6 +232,14 @@ def _check_corpus(corpus: Path, args) -> None:
     # The default, ./seeds, is missing: qa was run outside the folder that holds it.
     raise QAError(f"corpus folder not found: {corpus} (qa looks for it in the current folder); "
                   "name one with --corpus DIR")
+
+
+def _store_named(args) -> bool:
+    """Whether the index is a PostgreSQL store (--store, --index URL or $QA_STORE)."""
+    from qa.config import STORE_SCHEMES
+
+    index = getattr(args, "index", None) or os.environ.get("QA_STORE") or ""
+    return str(index).startswith(STORE_SCHEMES)
 
 
 def _warn(source: str, reason: str) -> None:
@@ -353,25 +375,27 @@ def _ready_engine(args, build_if_missing: bool):
     """An engine whose index exists; builds it first (for ask) or explains how (for search)."""
     from qa.errors import IndexMissing, QAError
 
-    from qa.index import generations, locking, store
+    from qa.index import generations, locations, locking, store
     from qa.index.indexer import expected_params
     from qa.index.reports import name_list
 
     engine = _engine(args)
     if not engine.index_exists():
-        generations.current_path(engine.index_dir)  # a garbled pointer is damage, not a missing index
+        if isinstance(engine.index_dir, Path):  # a garbled pointer is damage, not a missing index
+            generations.current_path(engine.index_dir)
         if not build_if_missing:
             raise IndexMissing(f"no index in {engine.index_dir}; run `qa index` first")
         print(f"qa: no index in {engine.index_dir} yet; building it", file=sys.stderr)
         _sync(engine)
         return engine
     if build_if_missing and engine.index_outdated():
-        manifest = generations.read_manifest(engine.index_dir)
+        manifest = locations.read_manifest(engine.index_dir)
         # An older schema, or vectors of another encoder: sync rebuilds it and says so.
         older_schema = store.is_older_schema(manifest) or store.other_encoder(
             manifest, expected_params(engine.embedder))
         # An index of an older schema cannot be read as it is: sync rebuilds it, or says why not.
-        if older_schema or locking.writable(engine.index_dir):
+        if older_schema or not isinstance(engine.index_dir, Path) \
+                or locking.writable(engine.index_dir):
             if not older_schema:  # sync says that one
                 print(f"qa: the index in {engine.index_dir} was made by an older qa; updating it "
                       "(nothing is embedded again)", file=sys.stderr)

@@ -16,17 +16,28 @@ MAX_CHUNK_TOKENS = 200
 DEFAULT_MAX_FILE_BYTES = 50 * 1024 * 1024
 
 
+# An index given as one of these URLs is a PostgreSQL store (qa.index.pg_store), not a folder.
+STORE_SCHEMES = ("postgresql://", "postgres://")
+
+
 @dataclass(frozen=True)
 class Paths:
     corpus: Path
-    index: Path
+    index: Path | str  # a folder, or a store URL (str)
 
 
 def resolve_paths(corpus: str | None = None, index: str | None = None) -> Paths:
-    """Flags win over QA_CORPUS / QA_INDEX, which win over ./seeds and the folder's own index
-    (see default_index)."""
+    """Flags win over QA_CORPUS / QA_STORE / QA_INDEX, which win over ./seeds and the folder's
+    own index (see default_index). A postgresql:// URL names a store and is kept as it is."""
     corpus_path = Path(corpus or os.environ.get("QA_CORPUS") or DEFAULT_CORPUS).expanduser()
-    index = index or os.environ.get("QA_INDEX")
+    store = os.environ.get("QA_STORE")
+    if store and not store.startswith(STORE_SCHEMES):
+        from qa.errors import QAError
+
+        raise QAError(f"QA_STORE is not a postgresql:// URL: {store!r}")
+    index = index or store or os.environ.get("QA_INDEX")
+    if index and str(index).startswith(STORE_SCHEMES):
+        return Paths(corpus_path, str(index))
     return Paths(corpus_path, Path(index).expanduser() if index else default_index(corpus_path))
 
 

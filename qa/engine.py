@@ -7,19 +7,18 @@ an engine and drawing a screen are instant; ``load()`` does the slow part, from 
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from qa.index import generations, store
+from qa.index import generations, locations, store
 from qa.config import DEFAULT_MAX_FILE_BYTES, resolve_paths
 from qa.ingest.documents import UNREADABLE, FileGone, SkipFile, file_sha256, scan_corpus
 from qa.index.embedder import Embedder, MiniLMEmbedder
 from qa.errors import BadSpan, IndexDamaged, IndexMissing, NoDocument, QAError
-from qa.index.indexer import corpus_key, expected_params, in_folders, sync
+from qa.index.indexer import corpus_key, expected_params, in_folders
 from qa.index.reports import IndexProgress, SyncReport
 from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
 from qa.search.scope import Scope
@@ -39,7 +38,7 @@ class Engine:
     def __init__(self, corpus: Path, index_dir: Path, embedder: Embedder | None = None,
                  max_bytes: int = DEFAULT_MAX_FILE_BYTES, scorer=None):
         self.corpus = Path(corpus)
-        self.index_dir = Path(index_dir)
+        self.index_dir = locations.location(index_dir)  # a folder, or a PostgreSQL store
         self.embedder = embedder or MiniLMEmbedder()
         # The answer-sentence scorer shipped in the package (qa/answer/model), or None.
         self.scorer = scorer if scorer is not None else default_scorer()
@@ -62,14 +61,14 @@ class Engine:
     # -- the index -------------------------------------------------------------------------
 
     def index_exists(self) -> bool:
-        return generations.current_path_safe(self.index_dir) is not None
+        return locations.live_key(self.index_dir) is not None
 
     def index_outdated(self) -> bool:
         """True when the index was made by an older qa: ``sync`` rebuilds it (an older schema, or
         vectors of another encoder of the model), or
         updates it without embedding anything (older word rules, or no folder recorded)."""
         try:
-            manifest = generations.read_manifest(self.index_dir)
+            manifest = locations.read_manifest(self.index_dir)
         except QAError:
             return False
         return store.is_older_schema(manifest) or store.older_terms(manifest) \
@@ -80,7 +79,7 @@ class Engine:
         """The folder the index was built for, when that is another folder that still exists:
         rebuilding it here would take that folder's index away. None otherwise."""
         try:
-            built_for = generations.read_manifest(self.index_dir).get("corpus")
+            built_for = locations.read_manifest(self.index_dir).get("corpus")
         except (QAError, AttributeError):
             return None
         if isinstance(built_for, str) and built_for != corpus_key(self.corpus) \
@@ -93,7 +92,7 @@ class Engine:
         for (whether or not that folder still exists): only ``qa index --rebuild`` or ctrl+r, after
         asking, may re-point it."""
         try:
-            built_for = generations.read_manifest(self.index_dir).get("corpus")
+            built_for = locations.read_manifest(self.index_dir).get("corpus")
         except (QAError, AttributeError):
             return False
         return isinstance(built_for, str) and built_for != corpus_key(self.corpus)
@@ -105,9 +104,9 @@ class Engine:
         with self._lock:
             live = self._snapshot
         # The generation already loaded saves the build reading it again (when it is still live).
-        report = sync(self.corpus, self.index_dir, self.embedder, rebuild=rebuild,
-                      progress=progress, warn=warn, on_wait=on_wait, max_bytes=self.max_bytes,
-                      loaded=live)
+        report = locations.sync(self.corpus, self.index_dir, self.embedder, rebuild=rebuild,
+                                progress=progress, warn=warn, on_wait=on_wait,
+                                max_bytes=self.max_bytes, loaded=live)
         if live is not None and live.generation != report.generation:
             # Questions asked meanwhile (a server answers while it updates) keep the previous
             # generation until the new one is ready, then switch at once. The build hands over
@@ -115,8 +114,8 @@ class Engine:
             fresh = report.snapshot
             if fresh is None:
                 try:
-                    fresh = store.load_snapshot(self.index_dir,
-                                                expected_params(self.embedder, self.corpus))
+                    fresh = locations.load_snapshot(self.index_dir,
+                                                    expected_params(self.embedder, self.corpus))
                 except QAError:
                     fresh = None  # the next question says what is wrong
             with self._lock:
@@ -162,8 +161,8 @@ class Engine:
             return pinned
         with self._lock:
             if self._snapshot is None:
-                self._snapshot = store.load_snapshot(self.index_dir,
-                                                    expected_params(self.embedder, self.corpus))
+                self._snapshot = locations.load_snapshot(self.index_dir,
+                                                        expected_params(self.embedder, self.corpus))
             return self._snapshot
 
     def refresh(self) -> store.IndexSnapshot | None:
@@ -177,11 +176,12 @@ class Engine:
             loaded = self._snapshot
         if loaded is None:
             return None  # nothing loaded yet: the next use loads the live generation
-        live = generations.current_path_safe(self.index_dir)
+        live = locations.live_key(self.index_dir)
         if live is None or live == loaded.path or live == self._refused:
             return None
         try:
-            fresh = store.load_snapshot(self.index_dir, expected_params(self.embedder, self.corpus))
+            fresh = locations.load_snapshot(self.index_dir,
+                                            expected_params(self.embedder, self.corpus))
         except QAError:
             self._refused = live  # said once; the loaded generation goes on answering
             raise
@@ -216,7 +216,7 @@ class Engine:
         """Corpus files added, edited or deleted since the live index (or the generation whose
         ``manifest`` is given) was built."""
         if manifest is None:
-            manifest = generations.read_manifest(self.index_dir)
+            manifest = locations.read_manifest(self.index_dir)
         known = {s: (m["size"], m["mtime_ns"], m["sha256"]) for s, m in manifest["documents"].items()}
         known.update({s: (m["size"], m["mtime_ns"], m["sha256"])
                       for s, m in manifest.get("skipped", {}).items()})
@@ -269,7 +269,8 @@ class Engine:
                 raise IndexDamaged(f"index {path} was removed while it was read")
             return {"manifest": manifest, "size": size}
 
-        live = generations.read_live(self.index_dir, describe)
+        live = locations.describe(self.index_dir, verify, expected) \
+            or generations.read_live(self.index_dir, describe)
         manifest = live["manifest"]
         try:
             changed = self.changed_files(manifest)
@@ -277,7 +278,7 @@ class Engine:
             changed = None
         return {
             "corpus": str(self.corpus),
-            "index": os.path.abspath(self.index_dir),
+            "index": locations.shown(self.index_dir),
             "documents": len(manifest["documents"]),
             "chunks": sum(m["chunks"] for m in manifest["documents"].values()),
             "skipped": len(manifest.get("skipped", {})),

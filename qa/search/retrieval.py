@@ -130,6 +130,10 @@ def dense_ranking(index, query_vector: np.ndarray, row_of_id: dict[int, int], n:
     query = query_vector.reshape(1, -1).astype(np.float32)
     if only is None:
         scores, ids = index.search(query, min(n, index.ntotal))
+    elif hasattr(index, "search_among"):  # not FAISS: a store's own index (qa.index.pg_vectors)
+        if not len(only):
+            return []
+        scores, ids = index.search_among(query, min(n, len(only)), only)
     else:
         import faiss
 

@@ -67,7 +67,7 @@ def _chat_command(engine: Engine) -> str:
     import sys
 
     return shlex.join([sys.executable, "-m", "qa", "--corpus", str(engine.corpus),
-                       "--index", str(engine.index_dir),
+                       "--index", getattr(engine.index_dir, "url", None) or str(engine.index_dir),
                        "--max-file-mb", repr(engine.max_bytes / (1024 * 1024)), "chat"])
 
 
