@@ -114,11 +114,7 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
 
 def _rows_around(snap, spans: Sequence[tuple[str, int, int]]) -> list[int]:
     """The chunks holding ``spans`` and the chunk before and after each, in document order."""
-    sources = {source for source, _, _ in spans}
-    in_order: dict[str, list[tuple[int, int]]] = {source: [] for source in sources}
-    for row, c in enumerate(snap.chunks):  # one pass over the chunks, however many spans
-        if c.source in sources:
-            in_order[c.source].append((c.start, row))
+    in_order = snap.rows_of({source for source, _, _ in spans})
     rows: list[int] = []
     for source, start, _ in spans:
         same = sorted(in_order[source])

@@ -74,7 +74,8 @@ class StoredDocument:
 MANIFEST_FIELDS = {"generation": int, "built_at": str, "model": str, "dimension": int,
                    "vocabulary": int, "documents": dict}
 MANIFEST_OPTIONAL = {"corpus": str, "next_chunk_id": int, "skipped": dict, "files": dict,
-                     "build_seconds": (int, float), "encoder": str}
+                     "build_seconds": (int, float), "encoder": str, "sizes": dict,
+                     "samples": dict}
 DOCUMENT_FIELDS = {"sha256": str, "format": str, "size": int, "mtime_ns": int, "segments_hash": str,
                    "chunks": int}
 SKIPPED_FIELDS = {"reason": str, "sha256": str, "size": int, "mtime_ns": int}
@@ -133,7 +134,8 @@ WORD_FILES = ("words-vectors.npy", "words-scales.npy", "words-ids.npy", "words-c
 
 
 def load_words(path: Path, vocabulary_size: int) -> TokenVectors:
-    arrays = [np.load(path / name, allow_pickle=False) for name in WORD_FILES]
+    """The word vectors of a generation, memory-mapped (pages are read as questions touch them)."""
+    arrays = [np.load(path / name, mmap_mode="r", allow_pickle=False) for name in WORD_FILES]
     vectors, scales, ids, counts, projection = arrays
     if not (len(vectors) == len(scales) == len(ids) == int(counts.sum())) or vectors.dtype != np.int8 \
             or (len(ids) and (ids.min() < 0 or ids.max() >= vocabulary_size)):
@@ -158,27 +160,31 @@ def _locators(rows: list) -> tuple[Locator, ...]:
                  for start, kind, number, label, date in rows)
 
 
+def stored_document(source: str, meta: dict, text: str, structure_json: dict) -> StoredDocument:
+    """A document from its manifest entry, its text and structure.json."""
+    structure = structure_json.get(source, {})
+    return StoredDocument(
+        source=source,
+        text=text,
+        sha256=meta["sha256"],
+        format=meta["format"],
+        size=meta["size"],
+        mtime_ns=meta["mtime_ns"],
+        segments_hash=meta["segments_hash"],
+        page_starts=tuple(meta.get("page_starts", ())),
+        blocks=_blocks(structure.get("blocks", [])),
+        title=structure.get("title", ""),
+        locators=_locators(structure.get("locators", [])),
+        author=structure.get("author", ""),
+        date=structure.get("date", ""),
+    )
+
+
 def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dict,
                           structure_json: dict | None = None):
     structure_json = structure_json or {}
-    documents = {
-        source: StoredDocument(
-            source=source,
-            text=documents_json[source],
-            sha256=meta["sha256"],
-            format=meta["format"],
-            size=meta["size"],
-            mtime_ns=meta["mtime_ns"],
-            segments_hash=meta["segments_hash"],
-            page_starts=tuple(meta.get("page_starts", ())),
-            blocks=_blocks(structure_json.get(source, {}).get("blocks", [])),
-            title=structure_json.get(source, {}).get("title", ""),
-            locators=_locators(structure_json.get(source, {}).get("locators", [])),
-            author=structure_json.get(source, {}).get("author", ""),
-            date=structure_json.get(source, {}).get("date", ""),
-        )
-        for source, meta in manifest["documents"].items()
-    }
+    documents = {source: stored_document(source, meta, documents_json[source], structure_json)
+                 for source, meta in manifest["documents"].items()}
     chunks = decode_chunks(chunks_json)
     if set(documents_json) != set(documents) or any(c.source not in documents for c in chunks):
         raise ValueError("documents and chunks disagree")

@@ -231,15 +231,8 @@ def _sentence_matrix(chunks, previous, fresh_sentences, dimension) -> np.ndarray
 
 
 def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
-    import faiss
+    """The chunk index of the new generation (qa.index.ann: fp16, exact or approximate by size)."""
+    from qa.index import ann
 
-    if previous is not None:
-        # A copy: the previous generation may still be answering questions meanwhile.
-        index = faiss.clone_index(previous.vectors)
-        if dropped_ids:
-            index.remove_ids(np.asarray(dropped_ids, dtype=np.int64))
-    else:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-    if fresh:
-        index.add_with_ids(vectors, np.asarray([c.id for c in fresh], dtype=np.int64))
-    return index
+    return ann.updated(previous.vectors if previous is not None else None, dropped_ids,
+                       np.asarray([c.id for c in fresh], dtype=np.int64), vectors, dimension)
