@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index import generations, store
+from qa.index import ann, generations, store
 from qa.index.late_interaction import TokenVectors
 from qa.index.records import ChunkRecord, StoredDocument
 from qa.index.term_counts import TermCounts, bm25_from_counts, counts_of
@@ -31,11 +31,10 @@ def expected_of(manifest: dict, corpus: Path) -> dict:
 
 
 def synthesize(base_index: Path, base_corpus: Path, corpus: Path, index: Path, copies: int,
-               seed: int = 0) -> int:
-    """Write ``corpus`` (``copies`` copies of the base corpus's files) and its index; returns the
-    number of chunks."""
-    import faiss
-
+               seed: int = 0, noise: float = NOISE) -> int:
+    """Write ``corpus`` (``copies`` copies of the base corpus's files) and its index, written by
+    this qa's own generation writer; returns the number of chunks. With ``noise`` 0 and one copy,
+    the base index itself in this qa's storage."""
     manifest = generations.read_manifest(base_index)
     base = store.load_snapshot(base_index, expected_of(manifest, Path(manifest["corpus"])))
     rng = np.random.default_rng(seed)
@@ -59,11 +58,16 @@ def synthesize(base_index: Path, base_corpus: Path, corpus: Path, index: Path, c
         chunks += [ChunkRecord(k * id_span + c.id, prefix + c.source, c.start, c.end, c.hash,
                                c.sentences, c.heading, c.kinds) for c in base.chunks]
     real = np.vstack([base.vectors.reconstruct(c.id) for c in base.chunks]).astype(np.float32)
-    vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(real.shape[1]))
-    for k in range(copies):
-        noisy = real + rng.normal(0, NOISE, real.shape).astype(np.float32)
-        noisy /= np.linalg.norm(noisy, axis=1, keepdims=True)
-        vectors.add_with_ids(noisy, np.arange(n0, dtype=np.int64) + k * id_span)
+    all_ids = np.concatenate([np.asarray([c.id for c in base.chunks], np.int64) + k * id_span
+                              for k in range(copies)])
+    noisy = np.tile(real, (copies, 1))
+    for k in range(copies):  # in place, copy by copy: a million rows of noise at once is 1.5 GB
+        part = noisy[k * n0:(k + 1) * n0]
+        if noise:
+            part += rng.normal(0, noise, part.shape).astype(np.float32)
+            part /= np.linalg.norm(part, axis=1, keepdims=True)
+    vectors = ann.updated(None, [], all_ids, noisy, real.shape[1])
+    del noisy
     # Copy k is the base's chunk order again, so every array is the base's, repeated.
     sentences = np.tile(np.asarray(base.sentence_vectors), (copies, 1))
     w = base.words
