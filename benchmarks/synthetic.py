@@ -18,6 +18,7 @@ import numpy as np
 
 from qa.index import ann, generations, store
 from qa.index.late_interaction import TokenVectors
+from qa.index.lexical import count_forms
 from qa.index.records import ChunkRecord, StoredDocument
 from qa.index.term_counts import TermCounts, bm25_from_counts, counts_of
 
@@ -98,6 +99,8 @@ def synthesize(base_index: Path, base_corpus: Path, corpus: Path, index: Path, c
     new_manifest = {k: v for k, v in base.manifest.items() if k not in ("documents", "files")}
     new_manifest.update(generation=1, corpus=str(corpus.resolve()),
                         next_chunk_id=copies * id_span, skipped={})
+    forms = base.word_forms() or count_forms(base.chunk_text(c) for c in base.chunks)
     generations.write_generation(index, new_manifest, documents, chunks, vectors, bm25,
-                                 tiled.doc_freq, sentences, words, kept)
+                                 tiled.doc_freq, sentences, words, kept,
+                                 {form: n * copies for form, n in forms.items()})
     return len(chunks)

@@ -220,8 +220,9 @@ def mended(snap, question: str) -> str:
     speller = snap.derived.get("speller")
     if speller is None:
         vocabulary, _ = default_token_counter().vocabulary()
-        texts = (snap.chunk_text(chunk) for chunk in snap.chunks)
-        speller = snap.derived["speller"] = Speller(texts, whole_words(vocabulary))
+        forms = snap.word_forms()  # stored by the build; counted from the texts for older ones
+        texts = () if forms is not None else (snap.chunk_text(chunk) for chunk in snap.chunks)
+        speller = snap.derived["speller"] = Speller(texts, whole_words(vocabulary), forms)
     return speller.mend(question)
 
 

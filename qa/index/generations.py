@@ -293,6 +293,7 @@ def write_generation(
     sentence_vectors: np.ndarray,
     words: TokenVectors,
     kept: dict[str, np.ndarray] | None = None,
+    forms: dict[str, int] | None = None,
 ) -> Path:
     """Write a complete generation beside the live one, then switch CURRENT to it atomically.
 
@@ -304,7 +305,7 @@ def write_generation(
         raise DiskFull(disk_full_message(index_dir, needed), needed)
     try:
         return _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                                 sentence_vectors, words, kept or {})
+                                 sentence_vectors, words, kept or {}, forms)
     except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as a RuntimeError
         if not is_disk_full(exc):
             raise
@@ -364,7 +365,7 @@ def _mb(size: int) -> str:
 
 
 def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                      sentence_vectors, words, kept) -> Path:
+                      sentence_vectors, words, kept, forms=None) -> Path:
     import faiss
 
     generation = int(manifest["generation"])
@@ -383,6 +384,8 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
             "author": d.author, "date": d.date}
         for s, d in documents.items() if d.blocks or d.title or d.locators or d.author or d.date})
     _write_json(build / "terms.json", doc_freq)
+    if forms is not None:
+        _write_json(build / "forms.json", forms)  # the speller's word counts (store.word_forms)
     faiss.write_index(vectors, str(build / "vectors.faiss"))
     np.save(build / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float16),
             allow_pickle=False)

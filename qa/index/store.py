@@ -17,7 +17,7 @@ from qa.index.generations import _verify_meanwhile, manifest_at, read_live
 from qa.index.late_interaction import TokenVectors
 from qa.index.lexical import TERM_RULES, terms
 from qa.index.records import (SCHEMA, ChunkRecord, StoredDocument, _documents_and_chunks,
-                              load_words, search_text)
+                              load_words, mapped, search_text)
 from qa.index.tables import ChunkTable, RowOfId, is_columnar, load_tables
 from qa.index.term_counts import BM25_PARAMS, bm25_from_counts, counts_of, merge_counts
 
@@ -85,6 +85,18 @@ class IndexSnapshot:
         if isinstance(self.chunks, ChunkTable):
             return self.sentence_vectors[first : first + int(self.chunks.sentence_counts()[row])]
         return self.sentence_vectors[first : first + len(self.chunks[row].sentences)]
+
+    def word_forms(self) -> dict[str, int] | None:
+        """How often each word form occurs in the chunks (forms.json, stored by the build), or
+        None for a generation without it."""
+        forms = self.derived.get("forms")
+        if forms is None and FORMS_FILE in self.manifest.get("files", {}):
+            try:
+                forms = json.loads((self.path / FORMS_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None  # removed by a newer build meanwhile: counted from the texts instead
+            self.derived["forms"] = forms
+        return forms if isinstance(forms, dict) else None
 
     @property
     def generation(self) -> int:
@@ -195,10 +207,10 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
         vectors = faiss.read_index(str(path / "vectors.faiss"))
         # Arrays are memory-mapped: start-up reads their headers, questions the pages they touch.
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False, mmap=True)
-        sentence_vectors = np.load(path / "sentences.npy", mmap_mode="r", allow_pickle=False)
+        sentence_vectors = mapped(path / "sentences.npy")
         words = load_words(path, int(manifest["vocabulary"]))
-        kept = {name: np.load(path / name, mmap_mode="r", allow_pickle=False)
-                for name in KEPT_ARRAYS if name in manifest.get("files", {})}
+        kept = {name: mapped(path / name) for name in KEPT_ARRAYS
+                if name in manifest.get("files", {})}
     except Exception as exc:  # any parse failure of a checksummed file means damage
         if checking is not None:
             checking.result()  # damage found by the checksums is reported as such
@@ -228,6 +240,7 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     return snapshot
 
 
+FORMS_FILE = "forms.json"
 # Arrays a generation may hold for the next build to reuse (older generations lack them).
 KEPT_ARRAYS = ("bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy", "lines-keys.npy",
                "lines-counts.npy")

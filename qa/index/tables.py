@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index.records import ChunkRecord, StoredDocument, stored_document
+from qa.index.records import ChunkRecord, StoredDocument, mapped, stored_document
 
 COLUMNAR_FROM = 20_000
 CHUNK_FILES = ("chunks.npy", "chunks-sentences.npy", "chunks-kinds.npy", "chunks-hashes.npy",
@@ -87,6 +87,7 @@ class ChunkTable(Sequence):
         self.hashes, self.headings, self.sources = hashes, headings, sources
         self.sentence_first = _starts(columns[:, 4])
         self.kind_first = _starts(columns[:, 6])
+        self._records: list[ChunkRecord] | None = None
 
     def __len__(self) -> int:
         return len(self.columns)
@@ -94,6 +95,8 @@ class ChunkTable(Sequence):
     def __getitem__(self, row):
         if isinstance(row, slice):
             return [self[r] for r in range(*row.indices(len(self)))]
+        if self._records is not None:
+            return self._records[row]
         if row < 0:
             row += len(self)
         chunk_id, document, start, end, count, heading, kinds = self.columns[row].tolist()
@@ -105,6 +108,13 @@ class ChunkTable(Sequence):
                            self.kinds[kind_first:kind_first + kinds].tobytes().decode("ascii"))
 
     def __iter__(self) -> Iterator[ChunkRecord]:
+        # Whoever walks every chunk (a build, a scope) usually does it again: the records are kept
+        # once made (about 1 KB each).
+        if self._records is None:
+            self._records = list(self._made())
+        return iter(self._records)
+
+    def _made(self) -> Iterator[ChunkRecord]:
         # Block by block: numpy's tolist() on a block costs far less than indexing row by row.
         for first in range(0, len(self), ITER_BLOCK):
             end = min(first + ITER_BLOCK, len(self))
@@ -149,13 +159,22 @@ def _starts(counts: np.ndarray) -> np.ndarray:
 
 class RowOfId(Mapping):
     """Chunk id -> row, by binary search over the sorted ids (a dict of a million ints takes
-    100 MB and a third of a second to build)."""
+    100 MB and a third of a second to build: only made when a build looks up every chunk)."""
 
     def __init__(self, ids: np.ndarray):
         self.order = np.argsort(ids, kind="stable")
         self.sorted = np.asarray(ids)[self.order]
+        self.lookups = 0
+        self.table: dict[int, int] | None = None
 
     def __getitem__(self, chunk_id) -> int:
+        if self.table is not None:
+            return self.table[chunk_id]
+        self.lookups += 1
+        if self.lookups > len(self.sorted) // 4 + 1000:
+            # Looked up row by row over the whole index (a build): a dict is 20 times faster.
+            self.table = dict(zip(self.sorted.tolist(), self.order.tolist()))
+            return self.table[chunk_id]
         at = int(np.searchsorted(self.sorted, chunk_id))
         if at == len(self.sorted) or self.sorted[at] != chunk_id:
             raise KeyError(chunk_id)
@@ -213,7 +232,7 @@ def _file_size(handle) -> int:
 def load_tables(folder: Path, manifest: dict, structure: dict) -> tuple[DocumentTable, ChunkTable]:
     """The documents and chunks of a columnar generation (raises ValueError when they disagree)."""
     def array(name):
-        return np.load(folder / name, mmap_mode="r", allow_pickle=False)
+        return mapped(folder / name)
 
     columns = array("chunks.npy")
     headings = json.loads((folder / "chunks-headings.json").read_text(encoding="utf-8"))
