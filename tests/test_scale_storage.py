@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import FakeEmbedder
-from qa.index import ann, generations, indexer, store
+from qa.index import ann, checksums, generations, indexer, store
 from qa.engine import Engine
 from qa.errors import IndexDamaged
 
@@ -161,8 +161,8 @@ def _flip(path: Path, at: int) -> None:
 
 def test_large_files_are_checked_by_size_and_samples_at_load_and_whole_by_verify(
         tmp_path, monkeypatch):
-    monkeypatch.setattr(generations, "WHOLE_HASH_BYTES", 0)  # every file counts as large
-    monkeypatch.setattr(generations, "SAMPLE_BYTES", 64)  # and its samples leave gaps
+    monkeypatch.setattr(checksums, "WHOLE_HASH_BYTES", 0)  # every file counts as large
+    monkeypatch.setattr(checksums, "SAMPLE_BYTES", 64)  # and its samples leave gaps
     write_corpus(tmp_path / "c", 30)
     Engine(tmp_path / "c", tmp_path / "i", FakeEmbedder()).sync()
     path = generations.current_path(tmp_path / "i")
@@ -170,10 +170,10 @@ def test_large_files_are_checked_by_size_and_samples_at_load_and_whole_by_verify
     assert set(manifest["samples"]) == set(manifest["files"])
     words = path / "words-vectors.npy"
     size = words.stat().st_size
-    assert size > 64 * generations.SAMPLE_BYTES  # the samples leave gaps
+    assert size > 64 * checksums.SAMPLE_BYTES  # the samples leave gaps
     snapshot_of(tmp_path / "i")
     # A byte between two sampled blocks: not seen at load, seen by a full verification.
-    gap = (size - generations.SAMPLE_BYTES) // (generations.SAMPLE_BLOCKS - 1) + generations.SAMPLE_BYTES + 1
+    gap = (size - checksums.SAMPLE_BYTES) // (checksums.SAMPLE_BLOCKS - 1) + checksums.SAMPLE_BYTES + 1
     _flip(words, gap)
     snapshot_of(tmp_path / "i")
     with pytest.raises(IndexDamaged):

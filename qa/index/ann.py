@@ -14,6 +14,7 @@ from them. benchmarks/scaling.py reports its recall@10 against the exact index.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -82,9 +83,11 @@ def approximate(ids: np.ndarray, vectors: np.ndarray, seed: int = 0):
     return index
 
 
-def updated(previous, dropped_ids, ids: np.ndarray, vectors: np.ndarray, dimension: int):
-    """The chunk index of a new generation: ``previous`` (None for a first build) without
-    ``dropped_ids``, with ``vectors`` added under ``ids``; exact or approximate by its size."""
+def updated(previous, dropped_ids, ids: np.ndarray, vectors: np.ndarray, dimension: int,
+            source: Path | None = None):
+    """The chunk index of a new generation: ``previous`` (None for a first build, else read from
+    the file ``source``) without ``dropped_ids``, with ``vectors`` added under ``ids``; exact or
+    approximate by its size."""
     import faiss
 
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -99,7 +102,10 @@ def updated(previous, dropped_ids, ids: np.ndarray, vectors: np.ndarray, dimensi
     # Exact until past the limit; approximate until below half of it (no flapping).
     if (total >= FLAT_LIMIT // 2) if is_approximate(previous) else (total <= FLAT_LIMIT):
         # A copy: the previous generation may still be answering questions meanwhile.
-        index = faiss.clone_index(previous)
+        try:
+            index = faiss.clone_index(previous)
+        except RuntimeError:  # memory-mapped lists cannot be cloned: read them whole
+            index = faiss.read_index(str(source))
         if is_approximate(index):
             index.set_direct_map_type(faiss.DirectMap.Hashtable)
         if len(dropped_ids):

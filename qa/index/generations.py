@@ -30,7 +30,6 @@ leaves the previous index usable.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -40,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index import tables
+from qa.index import checksums, tables
 from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexMissing, QAError
 from qa.index.late_interaction import TokenVectors
 from qa.index.records import (WORD_FILES, ChunkRecord, StoredDocument, _documents_and_chunks,
@@ -187,32 +186,18 @@ REQUIRED_FILES = ("chunks.json", "documents.json", "terms.json", "vectors.faiss"
 
 def verify_files(path: Path, manifest: dict) -> None:
     """The check made whenever a generation is loaded (raises IndexDamaged): every file has the
-    size the manifest records; files up to WHOLE_HASH_BYTES match their sha256, and larger ones
-    the sha256 of SAMPLE_BLOCKS blocks spread over them (which catches a truncated, replaced or
-    half-overwritten file, not one flipped byte: `qa index --verify` and `qa stats --verify` hash
-    everything: verify_generation). Hashing every byte took 0.24 s at 50k chunks and grows with
-    the index (several seconds at a million). A generation whose manifest records no sizes (made
-    before they were) is hashed whole, as it always was."""
+    size the manifest records; small files match their sha256 and larger ones the sha256 of
+    blocks spread over them (qa.index.checksums: a truncated, replaced or half-overwritten file
+    is found, one flipped byte may not be; verify_generation, behind `qa stats --verify`, hashes
+    everything). Hashing every byte took 0.24 s at 50k chunks and grows with the index (several
+    seconds at a million). A generation whose manifest records no sizes (made before they were)
+    is hashed whole, as it always was."""
     files = _listed_files(path, manifest)
     sizes, samples = manifest.get("sizes"), manifest.get("samples")
     if not isinstance(sizes, dict) or not isinstance(samples, dict):
         return verify_all_files(path, manifest)
     for name, digest in files.items():
-        size = sizes.get(name)
-        if size is None:
-            good = _sha256_of(path / name) == digest
-        else:
-            try:
-                actual = (path / name).stat().st_size
-            except OSError:
-                actual = None
-            if actual != size:
-                good = False
-            elif name in samples:
-                good = _sampled_sha256(path / name) == samples[name]
-            else:
-                good = _sha256_of(path / name) == digest
-        if not good:
+        if not checksums.matches(path / name, digest, sizes.get(name), samples.get(name)):
             raise IndexDamaged(
                 f"index file {path / name} is damaged or missing; run `qa index --rebuild`"
             )
@@ -221,7 +206,7 @@ def verify_files(path: Path, manifest: dict) -> None:
 def verify_all_files(path: Path, manifest: dict) -> None:
     """Check every byte of every file of a generation against the manifest's checksums."""
     for name, digest in _listed_files(path, manifest).items():
-        if _sha256_of(path / name) != digest:
+        if checksums.sha256_of(path / name) != digest:
             raise IndexDamaged(
                 f"index file {path / name} is damaged or missing; run `qa index --rebuild`"
             )
@@ -235,28 +220,6 @@ def _listed_files(path: Path, manifest: dict) -> dict:
     if not isinstance(files, dict) or any(name not in files for name in required):
         raise IndexDamaged(f"index manifest in {path} lists no checksums; run `qa index --rebuild`")
     return files
-
-
-# Files up to this size are hashed whole at every load (every file of an index of a few thousand
-# chunks); larger ones by samples.
-WHOLE_HASH_BYTES = 4 << 20
-SAMPLE_BLOCKS, SAMPLE_BYTES = 64, 4096
-
-
-def _sampled_sha256(path: Path) -> str | None:
-    """sha256 of SAMPLE_BLOCKS blocks of SAMPLE_BYTES spread evenly over the file, first and last
-    included, and of its size."""
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            digest = hashlib.sha256(str(size).encode())
-            last = max(size - SAMPLE_BYTES, 0)
-            for block in range(SAMPLE_BLOCKS):
-                handle.seek(last * block // (SAMPLE_BLOCKS - 1))
-                digest.update(handle.read(SAMPLE_BYTES))
-            return digest.hexdigest()
-    except OSError:
-        return None
 
 
 def verify_index(index_dir: Path) -> dict:
@@ -413,10 +376,7 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
         }
         for s, d in documents.items()
     }
-    manifest["files"] = {p.relative_to(build).as_posix(): _sha256_of(p) for p in files}
-    manifest["sizes"] = {p.relative_to(build).as_posix(): p.stat().st_size for p in files}
-    manifest["samples"] = {p.relative_to(build).as_posix(): _sampled_sha256(p) for p in files
-                           if p.stat().st_size > WHOLE_HASH_BYTES}
+    manifest["files"], manifest["sizes"], manifest["samples"] = checksums.of_files(build, files)
     _write_json(build / "manifest.json", manifest)
     _fsync(build / "manifest.json")
     final = generation_dir(index_dir, generation)
@@ -475,14 +435,6 @@ def disk_size(path: Path) -> int:
 
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-
-
-def _sha256_of(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return None
 
 
 def _fsync(path: Path) -> None:

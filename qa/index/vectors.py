@@ -235,4 +235,5 @@ def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
     from qa.index import ann
 
     return ann.updated(previous.vectors if previous is not None else None, dropped_ids,
-                       np.asarray([c.id for c in fresh], dtype=np.int64), vectors, dimension)
+                       np.asarray([c.id for c in fresh], dtype=np.int64), vectors, dimension,
+                       previous.path / "vectors.faiss" if previous is not None else None)
