@@ -8,9 +8,14 @@ Layout of ``embeddings/``::
     CURRENT             name of the live generation, replaced atomically (os.replace)
     gen-000007/         one complete index
         manifest.json   schema, model, chunking, generation, documents, checksums of the files
-        vectors.faiss   IndexIDMap2(IndexFlatIP), ids are stable chunk ids
+                        (sha256, size, and sampled sha256 of large ones: qa.index.checksums)
+        vectors.faiss   IndexIDMap2(IndexFlatIP), ids are stable chunk ids; above
+                        ann.FLAT_LIMIT chunks an IVF of fp16 vectors (see qa.index.ann)
         chunks.json     chunk ids, sources, spans, sentence spans, text hashes (columnar)
-        documents.json  the extracted text of every document (what offsets index)
+        documents.json  the extracted text of every document (what offsets index); above
+                        tables.COLUMNAR_FROM chunks both are chunks*.npy and documents.txt,
+                        read on demand (see qa.index.tables)
+        forms.json      how often each word form occurs (the speller's counts)
         terms.json      document frequency of every BM25 term (for sentence scoring)
         bm25/           bm25s arrays and vocabulary (npy + json, no pickle)
         sentences.npy   float16 vectors of every chunk's sentences, in chunk order

@@ -130,28 +130,33 @@ def _kind_name(kind) -> str:
     return {int: "a whole number", str: "text", dict: "an object"}.get(kind, "a number")
 
 
+SCANNED_IDS = 1 << 22
 WORD_FILES = ("words-vectors.npy", "words-scales.npy", "words-ids.npy", "words-counts.npy",
               "words-projection.npy")
 
 
 def load_words(path: Path, vocabulary_size: int) -> TokenVectors:
     """The word vectors of a generation, memory-mapped (pages are read as questions touch them)."""
-    arrays = [mapped(path / name) for name in WORD_FILES]
-    vectors, scales, ids, counts, projection = arrays
-    if not (len(vectors) == len(scales) == len(ids) == int(counts.sum())) or vectors.dtype != np.int8 \
-            or (len(ids) and (ids.min() < 0 or ids.max() >= vocabulary_size)):
+    vectors, scales, ids, counts, projection = [
+        mapped(path / name, scattered=name in ("words-vectors.npy", "words-scales.npy"))
+        for name in WORD_FILES]
+    if not (len(vectors) == len(scales) == len(ids) == int(counts.sum())) or vectors.dtype != np.int8:
         raise ValueError("word vectors do not line up")
+    # The ids' range is checked where reading them all is cheap; a large index's ids are vouched
+    # for by the checksums alone (60 M ids at a million chunks: reading them took seconds), and
+    # idf_weights clips them anyway.
+    if 0 < len(ids) <= SCANNED_IDS and (ids.min() < 0 or ids.max() >= vocabulary_size):
+        raise ValueError("word ids out of range")
     return TokenVectors(Projection.from_array(projection), vectors, scales, ids, counts, vocabulary_size)
 
 
-def mapped(path: Path) -> np.ndarray:
+def mapped(path: Path, scattered: bool = False) -> np.ndarray:
     """The array in the .npy file ``path``, memory-mapped read-only: a plain ndarray view of the
-    map (slicing an np.memmap costs ten times more, and builds slice once per chunk)."""
+    map (slicing an np.memmap costs ten times more, and builds slice once per chunk). A
+    ``scattered`` array is read a few rows here and there, without read-ahead around each."""
     array = np.load(path, mmap_mode="r", allow_pickle=False)
     handle = getattr(array, "_mmap", None)
-    if handle is not None and hasattr(mmap, "MADV_RANDOM"):
-        # Questions read a few rows here and there: no read-ahead around each (at 250k chunks
-        # it made 400 MB of the file resident after 30 questions).
+    if scattered and handle is not None and hasattr(mmap, "MADV_RANDOM"):
         handle.madvise(mmap.MADV_RANDOM)
     return np.asarray(array)
 

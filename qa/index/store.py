@@ -210,7 +210,7 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
                                    faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         # Arrays are memory-mapped: start-up reads their headers, questions the pages they touch.
         bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False, mmap=True)
-        sentence_vectors = mapped(path / "sentences.npy")
+        sentence_vectors = mapped(path / "sentences.npy", scattered=True)
         words = load_words(path, int(manifest["vocabulary"]))
         kept = {name: mapped(path / name) for name in KEPT_ARRAYS
                 if name in manifest.get("files", {})}

@@ -222,12 +222,13 @@ def _sentence_matrix(chunks, previous, fresh_sentences, dimension) -> np.ndarray
     parts = []
     for chunk in chunks:
         if chunk.hash in fresh_sentences:
-            parts.append(fresh_sentences[chunk.hash])
+            parts.append(np.asarray(fresh_sentences[chunk.hash], dtype=np.float16))
         else:  # kept unchanged from the previous generation
             parts.append(previous.chunk_sentence_vectors(previous.row_of_id[chunk.id]))
     if not parts:
         return np.zeros((0, dimension), dtype=np.float16)
-    return np.concatenate(parts).astype(np.float16)
+    # float16 parts joined as float16: one float32 part would make the whole join float32 first.
+    return np.concatenate(parts).astype(np.float16, copy=False)
 
 
 def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
