@@ -12,6 +12,10 @@ embedding time is reported apart. Recall@10 is the approximate index's top 10 ag
 search over the same (fp16) vectors, for the same questions.
 
     python benchmarks/scaling.py [--copies 1 10 100 400] [--work /tmp/qa-scaling]
+
+Memory: making the million-chunk point takes about 11 GB, and its one-file update (which holds
+the new generation's arrays whole) was not run here: at 250k chunks it peaked at 7 GB. Use
+--no-update for such points on a machine without 30 GB to spare.
 """
 
 from __future__ import annotations

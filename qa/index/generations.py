@@ -193,7 +193,7 @@ def verify_files(path: Path, manifest: dict) -> None:
     """The check made whenever a generation is loaded (raises IndexDamaged): every file has the
     size the manifest records; small files match their sha256 and larger ones the sha256 of
     blocks spread over them (qa.index.checksums: a truncated, replaced or half-overwritten file
-    is found, one flipped byte may not be; verify_generation, behind `qa stats --verify`, hashes
+    is found, one flipped byte may not be; verify_generation, behind `qa stats`, hashes
     everything). Hashing every byte took 0.24 s at 50k chunks and grows with the index (several
     seconds at a million). A generation whose manifest records no sizes (made before they were)
     is hashed whole, as it always was."""
