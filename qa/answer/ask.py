@@ -114,11 +114,7 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
 
 def _rows_around(snap, spans: Sequence[tuple[str, int, int]]) -> list[int]:
     """The chunks holding ``spans`` and the chunk before and after each, in document order."""
-    sources = {source for source, _, _ in spans}
-    in_order: dict[str, list[tuple[int, int]]] = {source: [] for source in sources}
-    for row, c in enumerate(snap.chunks):  # one pass over the chunks, however many spans
-        if c.source in sources:
-            in_order[c.source].append((c.start, row))
+    in_order = snap.rows_of({source for source, _, _ in spans})
     rows: list[int] = []
     for source, start, _ in spans:
         same = sorted(in_order[source])
@@ -224,8 +220,9 @@ def mended(snap, question: str) -> str:
     speller = snap.derived.get("speller")
     if speller is None:
         vocabulary, _ = default_token_counter().vocabulary()
-        texts = (snap.chunk_text(chunk) for chunk in snap.chunks)
-        speller = snap.derived["speller"] = Speller(texts, whole_words(vocabulary))
+        forms = snap.word_forms()  # stored by the build; counted from the texts for older ones
+        texts = () if forms is not None else (snap.chunk_text(chunk) for chunk in snap.chunks)
+        speller = snap.derived["speller"] = Speller(texts, whole_words(vocabulary), forms)
     return speller.mend(question)
 
 

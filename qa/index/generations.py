@@ -8,9 +8,14 @@ Layout of ``embeddings/``::
     CURRENT             name of the live generation, replaced atomically (os.replace)
     gen-000007/         one complete index
         manifest.json   schema, model, chunking, generation, documents, checksums of the files
-        vectors.faiss   IndexIDMap2(IndexFlatIP), ids are stable chunk ids
+                        (sha256, size, and sampled sha256 of large ones: qa.index.checksums)
+        vectors.faiss   IndexIDMap2(IndexFlatIP), ids are stable chunk ids; above
+                        ann.FLAT_LIMIT chunks an IVF of fp16 vectors (see qa.index.ann)
         chunks.json     chunk ids, sources, spans, sentence spans, text hashes (columnar)
-        documents.json  the extracted text of every document (what offsets index)
+        documents.json  the extracted text of every document (what offsets index); above
+                        tables.COLUMNAR_FROM chunks both are chunks*.npy and documents.txt,
+                        read on demand (see qa.index.tables)
+        forms.json      how often each word form occurs (the speller's counts)
         terms.json      document frequency of every BM25 term (for sentence scoring)
         bm25/           bm25s arrays and vocabulary (npy + json, no pickle)
         sentences.npy   float16 vectors of every chunk's sentences, in chunk order
@@ -30,7 +35,6 @@ leaves the previous index usable.
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import re
@@ -40,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.index import checksums, tables
 from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexMissing, QAError
 from qa.index.late_interaction import TokenVectors
 from qa.index.records import (WORD_FILES, ChunkRecord, StoredDocument, _documents_and_chunks,
@@ -185,15 +190,41 @@ REQUIRED_FILES = ("chunks.json", "documents.json", "terms.json", "vectors.faiss"
 
 
 def verify_files(path: Path, manifest: dict) -> None:
-    """Check every file of a generation against the manifest's checksums (raises IndexDamaged)."""
-    files = manifest.get("files")
-    if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
-        raise IndexDamaged(f"index manifest in {path} lists no checksums; run `qa index --rebuild`")
+    """The check made whenever a generation is loaded (raises IndexDamaged): every file has the
+    size the manifest records; small files match their sha256 and larger ones the sha256 of
+    blocks spread over them (qa.index.checksums: a truncated, replaced or half-overwritten file
+    is found, one flipped byte may not be; verify_generation, behind `qa stats`, hashes
+    everything). Hashing every byte took 0.24 s at 50k chunks and grows with the index (several
+    seconds at a million). A generation whose manifest records no sizes (made before they were)
+    is hashed whole, as it always was."""
+    files = _listed_files(path, manifest)
+    sizes, samples = manifest.get("sizes"), manifest.get("samples")
+    if not isinstance(sizes, dict) or not isinstance(samples, dict):
+        return verify_all_files(path, manifest)
     for name, digest in files.items():
-        if _sha256_of(path / name) != digest:
+        if not checksums.matches(path / name, digest, sizes.get(name), samples.get(name)):
             raise IndexDamaged(
                 f"index file {path / name} is damaged or missing; run `qa index --rebuild`"
             )
+
+
+def verify_all_files(path: Path, manifest: dict) -> None:
+    """Check every byte of every file of a generation against the manifest's checksums."""
+    for name, digest in _listed_files(path, manifest).items():
+        if checksums.sha256_of(path / name) != digest:
+            raise IndexDamaged(
+                f"index file {path / name} is damaged or missing; run `qa index --rebuild`"
+            )
+
+
+def _listed_files(path: Path, manifest: dict) -> dict:
+    files = manifest.get("files")
+    required = REQUIRED_FILES
+    if isinstance(files, dict) and tables.is_columnar(files):
+        required = (*tables.COLUMNAR_FILES, *REQUIRED_FILES[2:])
+    if not isinstance(files, dict) or any(name not in files for name in required):
+        raise IndexDamaged(f"index manifest in {path} lists no checksums; run `qa index --rebuild`")
+    return files
 
 
 def verify_index(index_dir: Path) -> dict:
@@ -204,11 +235,15 @@ def verify_index(index_dir: Path) -> dict:
 def verify_generation(path: Path) -> dict:
     """The manifest of the generation folder ``path``, after checking every file it lists."""
     manifest = manifest_at(path)
-    verify_files(path, manifest)
+    # Without its samples a manifest's files are hashed whole (see verify_files).
+    verify_files(path, {key: value for key, value in manifest.items() if key != "samples"})
     try:
-        documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
-        chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
-        _documents_and_chunks(manifest, documents_json, chunks_json)
+        if tables.is_columnar(manifest["files"]):
+            tables.load_tables(path, manifest, {})
+        else:
+            documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+            chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
+            _documents_and_chunks(manifest, documents_json, chunks_json)
     except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IndexDamaged(f"index in {path} is inconsistent ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
@@ -226,6 +261,7 @@ def write_generation(
     sentence_vectors: np.ndarray,
     words: TokenVectors,
     kept: dict[str, np.ndarray] | None = None,
+    forms: dict[str, int] | None = None,
 ) -> Path:
     """Write a complete generation beside the live one, then switch CURRENT to it atomically.
 
@@ -237,7 +273,7 @@ def write_generation(
         raise DiskFull(disk_full_message(index_dir, needed), needed)
     try:
         return _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                                 sentence_vectors, words, kept or {})
+                                 sentence_vectors, words, kept or {}, forms)
     except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as a RuntimeError
         if not is_disk_full(exc):
             raise
@@ -297,7 +333,7 @@ def _mb(size: int) -> str:
 
 
 def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                      sentence_vectors, words, kept) -> Path:
+                      sentence_vectors, words, kept, forms=None) -> Path:
     import faiss
 
     generation = int(manifest["generation"])
@@ -305,14 +341,19 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     if build.exists():
         shutil.rmtree(build)
     build.mkdir(parents=True)
-    _write_json(build / "chunks.json", encode_chunks(chunks))
-    _write_json(build / "documents.json", {s: d.text for s, d in documents.items()})
+    if len(chunks) > tables.COLUMNAR_FROM:
+        tables.save_tables(build, documents, chunks)
+    else:
+        _write_json(build / "chunks.json", encode_chunks(chunks))
+        _write_json(build / "documents.json", {s: d.text for s, d in documents.items()})
     _write_json(build / "structure.json", {
         s: {"title": d.title, "blocks": [x for b in d.blocks for x in (b.start, b.end, b.kind, b.level)],
             "locators": [[x.start, x.kind, x.number, x.label, x.date] for x in d.locators],
             "author": d.author, "date": d.date}
         for s, d in documents.items() if d.blocks or d.title or d.locators or d.author or d.date})
     _write_json(build / "terms.json", doc_freq)
+    if forms is not None:
+        _write_json(build / "forms.json", forms)  # the speller's word counts (store.word_forms)
     faiss.write_index(vectors, str(build / "vectors.faiss"))
     np.save(build / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float16),
             allow_pickle=False)
@@ -340,7 +381,7 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
         }
         for s, d in documents.items()
     }
-    manifest["files"] = {p.relative_to(build).as_posix(): _sha256_of(p) for p in files}
+    manifest["files"], manifest["sizes"], manifest["samples"] = checksums.of_files(build, files)
     _write_json(build / "manifest.json", manifest)
     _fsync(build / "manifest.json")
     final = generation_dir(index_dir, generation)
@@ -399,14 +440,6 @@ def disk_size(path: Path) -> int:
 
 def _write_json(path: Path, data) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
-
-
-def _sha256_of(path: Path) -> str | None:
-    try:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
-        return None
 
 
 def _fsync(path: Path) -> None:

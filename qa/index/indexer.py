@@ -26,7 +26,7 @@ from qa.index.late_interaction import TOKENS_FORMAT
 from qa.index.lexical import TERM_RULES
 from qa.ingest.readers import FORMATS
 from qa.index.reports import IndexProgress, Progress, SyncReport
-from qa.index.reuse import plan_segments, term_counts_for, word_doc_freq
+from qa.index.reuse import plan_segments, term_counts_for, word_doc_freq, word_forms_for
 from qa.index.records import ChunkRecord, StoredDocument, search_text
 from qa.index.term_counts import bm25_from_counts
 from qa.index.vectors import (_faiss_index, _sentence_matrix, _vectors_for, _word_vectors,
@@ -332,6 +332,7 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     bm25, doc_freq = bm25_from_counts(term_counts), term_counts.doc_freq
     kept["bm25-tf.npy"], kept["bm25-lengths.npy"] = term_counts.tf, term_counts.lengths
     words.__dict__["doc_freq"] = kept["words-docfreq.npy"] = word_doc_freq(words, chunks, previous)
+    forms = word_forms_for(chunks, documents, previous)
     generation = generations.next_generation(index_dir)
     manifest = {
         "schema": records.SCHEMA,
@@ -348,10 +349,11 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     seconds = time.perf_counter() - began
     manifest["build_seconds"] = round(seconds, 3)
     final = generations.write_generation(index_dir, manifest, documents, chunks, index, bm25,
-                                         doc_freq, sentence_vectors, words, kept)
+                                         doc_freq, sentence_vectors, words, kept, forms)
     # The generation as a reader would load it, without reading it back.
     snapshot = store.IndexSnapshot(final, generations.manifest_at(final), documents, chunks, index,
-                                   bm25, doc_freq, sentence_vectors, words=words, kept=kept)
+                                   bm25, doc_freq, sentence_vectors, words=words, kept=kept,
+                                   derived={"forms": forms})
     generations.remove_leftovers(index_dir, keep=final)
     caches.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))

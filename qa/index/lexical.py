@@ -110,3 +110,14 @@ _WH_ADJECTIVE = re.compile(
 def question_terms(question: str) -> list[str]:
     """Terms of a question, without the adjective of a "how long / how many ..." phrase."""
     return terms(_WH_ADJECTIVE.sub(" ", question))
+
+
+# A word as the speller (qa.search.spelling) knows it: letters, with inner apostrophes.
+WORD_FORM = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+
+def count_forms(texts) -> "Counter[str]":
+    """How often each word form (as written) occurs in ``texts``."""
+    from collections import Counter
+
+    return Counter(w for text in texts for w in WORD_FORM.findall(text))

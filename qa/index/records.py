@@ -5,6 +5,7 @@ what was read. The lowest layer of the index folder: it reads and writes no fold
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,7 +75,8 @@ class StoredDocument:
 MANIFEST_FIELDS = {"generation": int, "built_at": str, "model": str, "dimension": int,
                    "vocabulary": int, "documents": dict}
 MANIFEST_OPTIONAL = {"corpus": str, "next_chunk_id": int, "skipped": dict, "files": dict,
-                     "build_seconds": (int, float), "encoder": str}
+                     "build_seconds": (int, float), "encoder": str, "sizes": dict,
+                     "samples": dict}
 DOCUMENT_FIELDS = {"sha256": str, "format": str, "size": int, "mtime_ns": int, "segments_hash": str,
                    "chunks": int}
 SKIPPED_FIELDS = {"reason": str, "sha256": str, "size": int, "mtime_ns": int}
@@ -128,22 +130,41 @@ def _kind_name(kind) -> str:
     return {int: "a whole number", str: "text", dict: "an object"}.get(kind, "a number")
 
 
+SCANNED_IDS = 1 << 22
 WORD_FILES = ("words-vectors.npy", "words-scales.npy", "words-ids.npy", "words-counts.npy",
               "words-projection.npy")
 
 
 def load_words(path: Path, vocabulary_size: int) -> TokenVectors:
-    arrays = [np.load(path / name, allow_pickle=False) for name in WORD_FILES]
-    vectors, scales, ids, counts, projection = arrays
-    if not (len(vectors) == len(scales) == len(ids) == int(counts.sum())) or vectors.dtype != np.int8 \
-            or (len(ids) and (ids.min() < 0 or ids.max() >= vocabulary_size)):
+    """The word vectors of a generation, memory-mapped (pages are read as questions touch them)."""
+    vectors, scales, ids, counts, projection = [
+        mapped(path / name, scattered=name in ("words-vectors.npy", "words-scales.npy"))
+        for name in WORD_FILES]
+    if not (len(vectors) == len(scales) == len(ids) == int(counts.sum())) or vectors.dtype != np.int8:
         raise ValueError("word vectors do not line up")
+    # The ids' range is checked where reading them all is cheap; a large index's ids are vouched
+    # for by the checksums alone (60 M ids at a million chunks: reading them took seconds), and
+    # idf_weights clips them anyway.
+    if 0 < len(ids) <= SCANNED_IDS and (ids.min() < 0 or ids.max() >= vocabulary_size):
+        raise ValueError("word ids out of range")
     return TokenVectors(Projection.from_array(projection), vectors, scales, ids, counts, vocabulary_size)
 
 
+def mapped(path: Path, scattered: bool = False) -> np.ndarray:
+    """The array in the .npy file ``path``, memory-mapped read-only: a plain ndarray view of the
+    map (slicing an np.memmap costs ten times more, and builds slice once per chunk). A
+    ``scattered`` array is read a few rows here and there, without read-ahead around each."""
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    handle = getattr(array, "_mmap", None)
+    if scattered and handle is not None and hasattr(mmap, "MADV_RANDOM"):
+        handle.madvise(mmap.MADV_RANDOM)
+    return np.asarray(array)
+
+
 def save_words(path: Path, words: TokenVectors) -> None:
-    arrays = (words.vectors.astype(np.int8), words.scales.astype(np.float16),
-              words.ids.astype(np.int32), words.counts.astype(np.int32), words.projection.to_array())
+    arrays = (words.vectors.astype(np.int8, copy=False), words.scales.astype(np.float16, copy=False),
+              words.ids.astype(np.int32, copy=False), words.counts.astype(np.int32, copy=False),
+              words.projection.to_array())
     for name, array in zip(WORD_FILES, arrays):
         np.save(path / name, np.ascontiguousarray(array), allow_pickle=False)
 
@@ -158,27 +179,31 @@ def _locators(rows: list) -> tuple[Locator, ...]:
                  for start, kind, number, label, date in rows)
 
 
+def stored_document(source: str, meta: dict, text: str, structure_json: dict) -> StoredDocument:
+    """A document from its manifest entry, its text and structure.json."""
+    structure = structure_json.get(source, {})
+    return StoredDocument(
+        source=source,
+        text=text,
+        sha256=meta["sha256"],
+        format=meta["format"],
+        size=meta["size"],
+        mtime_ns=meta["mtime_ns"],
+        segments_hash=meta["segments_hash"],
+        page_starts=tuple(meta.get("page_starts", ())),
+        blocks=_blocks(structure.get("blocks", [])),
+        title=structure.get("title", ""),
+        locators=_locators(structure.get("locators", [])),
+        author=structure.get("author", ""),
+        date=structure.get("date", ""),
+    )
+
+
 def _documents_and_chunks(manifest: dict, documents_json: dict, chunks_json: dict,
                           structure_json: dict | None = None):
     structure_json = structure_json or {}
-    documents = {
-        source: StoredDocument(
-            source=source,
-            text=documents_json[source],
-            sha256=meta["sha256"],
-            format=meta["format"],
-            size=meta["size"],
-            mtime_ns=meta["mtime_ns"],
-            segments_hash=meta["segments_hash"],
-            page_starts=tuple(meta.get("page_starts", ())),
-            blocks=_blocks(structure_json.get(source, {}).get("blocks", [])),
-            title=structure_json.get(source, {}).get("title", ""),
-            locators=_locators(structure_json.get(source, {}).get("locators", [])),
-            author=structure_json.get(source, {}).get("author", ""),
-            date=structure_json.get(source, {}).get("date", ""),
-        )
-        for source, meta in manifest["documents"].items()
-    }
+    documents = {source: stored_document(source, meta, documents_json[source], structure_json)
+                 for source, meta in manifest["documents"].items()}
     chunks = decode_chunks(chunks_json)
     if set(documents_json) != set(documents) or any(c.source not in documents for c in chunks):
         raise ValueError("documents and chunks disagree")

@@ -17,7 +17,8 @@ from qa.index.generations import _verify_meanwhile, manifest_at, read_live
 from qa.index.late_interaction import TokenVectors
 from qa.index.lexical import TERM_RULES, terms
 from qa.index.records import (SCHEMA, ChunkRecord, StoredDocument, _documents_and_chunks,
-                              load_words, search_text)
+                              load_words, mapped, search_text)
+from qa.index.tables import ChunkTable, RowOfId, is_columnar, load_tables
 from qa.index.term_counts import BM25_PARAMS, bm25_from_counts, counts_of, merge_counts
 
 @dataclass
@@ -26,8 +27,8 @@ class IndexSnapshot:
 
     path: Path
     manifest: dict
-    documents: dict[str, StoredDocument]
-    chunks: list[ChunkRecord]
+    documents: dict[str, StoredDocument]  # or a DocumentTable (qa.index.tables), read on demand
+    chunks: list[ChunkRecord]  # or a ChunkTable
     vectors: object  # faiss.IndexIDMap2
     bm25: object  # bm25s.BM25
     doc_freq: dict[str, int]
@@ -43,10 +44,24 @@ class IndexSnapshot:
     kept: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.chunks, ChunkTable):  # a large generation: no object per chunk
+            self.row_of_id = RowOfId(self.chunks.ids)
+            self.sentence_first = self.chunks.sentence_first[:-1]
+            return
         self.row_of_id = {chunk.id: row for row, chunk in enumerate(self.chunks)}
         counts = np.fromiter((len(c.sentences) for c in self.chunks), dtype=np.int64,
                              count=len(self.chunks))
         self.sentence_first = np.concatenate([[0], np.cumsum(counts)[:-1]]) if len(counts) else counts
+
+    def rows_of(self, sources) -> dict[str, list[tuple[int, int]]]:
+        """(start, row) of every chunk of each of ``sources``, in row order."""
+        if isinstance(self.chunks, ChunkTable):
+            return self.chunks.rows_of(sources)
+        found: dict[str, list[tuple[int, int]]] = {source: [] for source in sources}
+        for row, c in enumerate(self.chunks):  # one pass over the chunks, however many sources
+            if c.source in found:
+                found[c.source].append((c.start, row))
+        return found
 
     def chunk_terms(self, row: int) -> list[str]:
         """BM25 terms of chunk ``row``, computed once per snapshot."""
@@ -67,7 +82,21 @@ class IndexSnapshot:
 
     def chunk_sentence_vectors(self, row: int) -> np.ndarray:
         first = int(self.sentence_first[row])
+        if isinstance(self.chunks, ChunkTable):
+            return self.sentence_vectors[first : first + int(self.chunks.sentence_counts()[row])]
         return self.sentence_vectors[first : first + len(self.chunks[row].sentences)]
+
+    def word_forms(self) -> dict[str, int] | None:
+        """How often each word form occurs in the chunks (forms.json, stored by the build), or
+        None for a generation without it."""
+        forms = self.derived.get("forms")
+        if forms is None and FORMS_FILE in self.manifest.get("files", {}):
+            try:
+                forms = json.loads((self.path / FORMS_FILE).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None  # removed by a newer build meanwhile: counted from the texts instead
+            self.derived["forms"] = forms
+        return forms if isinstance(forms, dict) else None
 
     @property
     def generation(self) -> int:
@@ -75,6 +104,12 @@ class IndexSnapshot:
 
     def chunk_text(self, chunk: ChunkRecord) -> str:
         return self.documents[chunk.source].text[chunk.start : chunk.end]
+
+
+def sentence_total(chunks) -> int:
+    if isinstance(chunks, ChunkTable):
+        return int(chunks.sentence_first[-1])
+    return sum(len(c.sentences) for c in chunks)
 
 
 def is_older_schema(manifest: dict) -> bool:
@@ -161,15 +196,23 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     check_compatible(manifest, expected)
     checking = _verify_meanwhile(path, manifest) if verify else None
     try:
-        chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
-        documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
-        structure_json = _read_structure(path)
+        columnar = is_columnar(manifest.get("files", {}))
+        if columnar:
+            tables = load_tables(path, manifest, _read_structure(path))
+        else:
+            chunks_json = json.loads((path / "chunks.json").read_text(encoding="utf-8"))
+            documents_json = json.loads((path / "documents.json").read_text(encoding="utf-8"))
+            structure_json = _read_structure(path)
         doc_freq = json.loads((path / "terms.json").read_text(encoding="utf-8"))
-        vectors = faiss.read_index(str(path / "vectors.faiss"))
-        bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False)
-        sentence_vectors = np.load(path / "sentences.npy", allow_pickle=False)
+        # Memory-mapped: an approximate index's lists are read as queries probe them (reading a
+        # million vectors whole took 1.3 s); a build copies it from the file (ann.updated).
+        vectors = faiss.read_index(str(path / "vectors.faiss"),
+                                   faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+        # Arrays are memory-mapped: start-up reads their headers, questions the pages they touch.
+        bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False, mmap=True)
+        sentence_vectors = mapped(path / "sentences.npy", scattered=True)
         words = load_words(path, int(manifest["vocabulary"]))
-        kept = {name: np.load(path / name, allow_pickle=False) for name in KEPT_ARRAYS
+        kept = {name: mapped(path / name) for name in KEPT_ARRAYS
                 if name in manifest.get("files", {})}
     except Exception as exc:  # any parse failure of a checksummed file means damage
         if checking is not None:
@@ -179,12 +222,12 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     if checking is not None:
         checking.result()
     try:
-        documents, chunks = _documents_and_chunks(manifest, documents_json, chunks_json,
-                                                  structure_json)
+        documents, chunks = tables if columnar else _documents_and_chunks(
+            manifest, documents_json, chunks_json, structure_json)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise IndexDamaged(f"index in {path} is inconsistent ({type(exc).__name__}); "
                            "run `qa index --rebuild`") from None
-    if vectors.ntotal != len(chunks) or len(sentence_vectors) != sum(len(c.sentences) for c in chunks) \
+    if vectors.ntotal != len(chunks) or len(sentence_vectors) != sentence_total(chunks) \
             or len(words.counts) != len(chunks):
         raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
     docfreq = kept.get("words-docfreq.npy")
@@ -200,6 +243,7 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     return snapshot
 
 
+FORMS_FILE = "forms.json"
 # Arrays a generation may hold for the next build to reuse (older generations lack them).
 KEPT_ARRAYS = ("bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy", "lines-keys.npy",
                "lines-counts.npy")

@@ -222,24 +222,19 @@ def _sentence_matrix(chunks, previous, fresh_sentences, dimension) -> np.ndarray
     parts = []
     for chunk in chunks:
         if chunk.hash in fresh_sentences:
-            parts.append(fresh_sentences[chunk.hash])
+            parts.append(np.asarray(fresh_sentences[chunk.hash], dtype=np.float16))
         else:  # kept unchanged from the previous generation
             parts.append(previous.chunk_sentence_vectors(previous.row_of_id[chunk.id]))
     if not parts:
         return np.zeros((0, dimension), dtype=np.float16)
-    return np.concatenate(parts).astype(np.float16)
+    # float16 parts joined as float16: one float32 part would make the whole join float32 first.
+    return np.concatenate(parts).astype(np.float16, copy=False)
 
 
 def _faiss_index(previous, dropped_ids, fresh, vectors, dimension):
-    import faiss
+    """The chunk index of the new generation (qa.index.ann: fp16, exact or approximate by size)."""
+    from qa.index import ann
 
-    if previous is not None:
-        # A copy: the previous generation may still be answering questions meanwhile.
-        index = faiss.clone_index(previous.vectors)
-        if dropped_ids:
-            index.remove_ids(np.asarray(dropped_ids, dtype=np.int64))
-    else:
-        index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-    if fresh:
-        index.add_with_ids(vectors, np.asarray([c.id for c in fresh], dtype=np.int64))
-    return index
+    return ann.updated(previous.vectors if previous is not None else None, dropped_ids,
+                       np.asarray([c.id for c in fresh], dtype=np.int64), vectors, dimension,
+                       previous.path / "vectors.faiss" if previous is not None else None)

@@ -137,11 +137,13 @@ def dense_ranking(index, query_vector: np.ndarray, row_of_id: dict[int, int], n:
     else:
         import faiss
 
+        from qa.index.ann import search_parameters
+
         if not len(only):
             return []
         selector = faiss.IDSelectorBatch(only)
         scores, ids = index.search(query, min(n, len(only)),
-                                   params=faiss.SearchParameters(sel=selector))
+                                   params=search_parameters(index, selector, len(only)))
     return [(row_of_id[int(i)], float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
 

@@ -19,9 +19,9 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from qa.index.lexical import STOP_WORDS, stem
+from qa.index.lexical import STOP_WORDS, WORD_FORM, count_forms, stem
 
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_WORD = WORD_FORM
 MIN_LENGTH = 4  # shorter words have too many neighbours one slip away
 
 
@@ -65,8 +65,12 @@ def _deletions(word: str) -> set[str]:
 class Speller:
     """Mends question words against the words of one index generation's documents."""
 
-    def __init__(self, texts: Iterable[str], lexicon: Iterable[str] = ()):
-        forms: Counter[str] = Counter(w for text in texts for w in _WORD.findall(text))
+    def __init__(self, texts: Iterable[str], lexicon: Iterable[str] = (),
+                 forms: dict[str, int] | None = None):
+        """From the documents' ``texts``, or from ``forms``, the count of each word form in them
+        (stored by the build: qa.index.reuse.word_forms_for)."""
+        if forms is None:
+            forms = count_forms(texts)
         self.count: Counter[str] = Counter()
         spelled: dict[str, tuple[int, str]] = {}
         for form, n in forms.items():
