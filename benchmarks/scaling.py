@@ -38,6 +38,8 @@ if not BENCH.exists():
 QUESTIONS = BENCH / "sample_heldout_seed13.jsonl"
 NEW_FILE = ROOT / "seeds"  # the update adds the first seed article
 
+from update_speed import TimedEmbedder  # noqa: E402
+
 
 def questions(count: int) -> list[str]:
     lines = QUESTIONS.read_text(encoding="utf-8").splitlines()
@@ -49,26 +51,6 @@ def status_mb(field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
-
-
-class TimedEmbedder:
-    """Wraps an embedder, adding up the seconds spent encoding documents."""
-
-    def __init__(self, inner):
-        self.inner, self.seconds = inner, 0.0
-
-    def __getattr__(self, name):
-        attribute = getattr(self.inner, name)
-        if name not in ("encode", "encode_chunks") or not callable(attribute):
-            return attribute
-
-        def timed(*args, **kwargs):
-            began = time.perf_counter()
-            try:
-                return attribute(*args, **kwargs)
-            finally:
-                self.seconds += time.perf_counter() - began
-        return timed
 
 
 def measure(corpus: Path, index: Path, count: int, update: bool) -> dict:

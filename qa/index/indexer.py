@@ -168,24 +168,32 @@ def _still_live(loaded, index_dir: Path, expected: dict) -> bool:
 
 
 def _load_previous(index_dir: Path, expected: dict, warn: Warn):
+    return previous_or_none(lambda: store.load_snapshot(index_dir, expected),
+                            lambda: generations.read_manifest(index_dir), index_dir, expected, warn)
+
+
+def previous_or_none(load, read_manifest, where, expected: dict, warn: Warn):
+    """``load()``'s generation to build on, or None when there is none or it cannot serve
+    (damaged, made by an older qa, embedded by another encoder): then the build starts over, with
+    a warning saying why. Another incompatibility (another model, folder) is raised."""
     try:
-        return store.load_snapshot(index_dir, expected)
+        return load()
     except IndexMissing:
         return None
     except IndexDamaged:
         # Not a skipped file: an empty source tells the front end to print the reason alone.
-        warn("", f"the index in {index_dir} is damaged; rebuilding it from the documents")
+        warn("", f"the index in {where} is damaged; rebuilding it from the documents")
         return None
     except IndexIncompatible:
-        manifest = generations.read_manifest(index_dir)
+        manifest = read_manifest()
         if store.is_older_schema(manifest):
             # Made by an older qa with the same documents in mind: nothing to keep, rebuild.
-            warn("", f"the index in {index_dir} was made by an older qa; rebuilding it")
+            warn("", f"the index in {where} was made by an older qa; rebuilding it")
             return None
         if store.other_encoder(manifest, expected):
             # The same model run by another encoder: every vector is embedded again, so that
             # questions and documents are encoded alike.
-            warn("", f"the index in {index_dir} was embedded by another encoder of the model "
+            warn("", f"the index in {where} was embedded by another encoder of the model "
                  f"({store.encoder_of(manifest)}); rebuilding it")
             return None
         raise

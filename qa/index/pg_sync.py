@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from qa.errors import IndexDamaged, IndexIncompatible, IndexMissing
+from qa.errors import IndexIncompatible
 from qa.index import generations, indexer, pg_store, pg_write, store
 from qa.index.pg_store import WRITER_LOCK, PgStore
 from qa.index.reports import SyncReport
@@ -86,23 +86,8 @@ def _previous(target: PgStore, conn, expected: dict, loaded, warn):
             return loaded
         except IndexIncompatible:
             pass
-    try:
-        return pg_store.load_snapshot(target, expected, dense="exact")
-    except IndexMissing:
-        return None
-    except IndexDamaged:
-        warn("", f"the index in {target} is damaged; rebuilding it from the documents")
-        return None
-    except IndexIncompatible:
-        manifest = pg_store.read_manifest(target)
-        if store.is_older_schema(manifest):
-            warn("", f"the index in {target} was made by an older qa; rebuilding it")
-            return None
-        if store.other_encoder(manifest, expected):
-            warn("", f"the index in {target} was embedded by another encoder of the model "
-                 f"({store.encoder_of(manifest)}); rebuilding it")
-            return None
-        raise
+    return indexer.previous_or_none(lambda: pg_store.load_snapshot(target, expected, dense="exact"),
+                                    lambda: pg_store.read_manifest(target), target, expected, warn)
 
 
 def _seed(scratch: Path, previous):
