@@ -178,7 +178,7 @@ def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: st
 # ranking with the question; its probability, times SCORER_WEIGHT, is added to their scores. 6
 # gave the same tuning figures (SQuAD R@1 .890, gold .915; news .498 / .452) for a quarter less
 # of the scorer's time, but the answer to a seeds question ("What is the only threat to Ukraine
-# according to Grushko?") is the 7th sentence of the first ranking, in the rest of a section.
+# according to Grushko?"), in the rest of a section, is not among the first ranking's best 6.
 RESCORED = 8
 SCORER_WEIGHT = 1.0
 
