@@ -38,7 +38,7 @@ from qa.config import STORE_SCHEMES
 from qa.errors import IndexDamaged, IndexMissing, QAError
 from qa.index.late_interaction import Projection, TokenVectors
 from qa.index.records import _documents_and_chunks
-from qa.index.store import IndexSnapshot, check_compatible
+from qa.index.store import KEPT_ARRAYS, IndexSnapshot, adopt_doc_freq, check_compatible
 from qa.index.term_counts import TermCounts, bm25_from_counts
 
 SCHEMES = STORE_SCHEMES
@@ -46,9 +46,8 @@ SCHEMES = STORE_SCHEMES
 WRITER_LOCK = 0x7161_5F69_6E64  # "qa_ind"
 # The arrays a generation keeps whole (the rest is per chunk, in its row): the chunk order, the
 # BM25 term counts, and what the next build reuses (as a folder's files of the same names).
-KEPT = ("bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy", "lines-keys.npy", "lines-counts.npy")
 ARRAYS = ("chunk-ids.npy", "words-projection.npy", "bm25-indptr.npy", "bm25-rows.npy",
-          "bm25-vocabulary.npy", *KEPT)
+          "bm25-vocabulary.npy", *KEPT_ARRAYS)
 # Rows of one generation: a document or chunk row serves every generation from its ``born`` one
 # until the one that dropped it (``died``), so an update writes only what it changed.
 ALIVE = "born <= %(g)s AND (died IS NULL OR died > %(g)s)"
@@ -316,10 +315,8 @@ def _read_generation(conn, store, number, manifest, leave_vectors) -> IndexSnaps
     if chunks and not leave_vectors:
         index.add_with_ids(np.stack([r[10] for r in ordered]).astype(np.float32),
                            np.asarray(order, dtype=np.int64))
-    kept = {name: arrays[name] for name in KEPT}
-    docfreq = kept["words-docfreq.npy"]
-    if len(docfreq) == words.vocabulary_size + 1:
-        words.__dict__["doc_freq"] = docfreq
+    kept = {name: arrays[name] for name in KEPT_ARRAYS}
+    adopt_doc_freq(words, kept)
     return IndexSnapshot(store.generation(number), manifest, documents, chunks, index,
                          bm25_from_counts(counts), counts.doc_freq, sentences, words=words,
                          kept=kept)

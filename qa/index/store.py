@@ -230,9 +230,7 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
     if vectors.ntotal != len(chunks) or len(sentence_vectors) != sentence_total(chunks) \
             or len(words.counts) != len(chunks):
         raise IndexDamaged(f"index in {path} is inconsistent; run `qa index --rebuild`")
-    docfreq = kept.get("words-docfreq.npy")
-    if docfreq is not None and len(docfreq) == words.vocabulary_size + 1:
-        words.__dict__["doc_freq"] = docfreq  # stored by the build: not counted again here
+    adopt_doc_freq(words, kept)
     snapshot = IndexSnapshot(path, manifest, documents, chunks, vectors, bm25, doc_freq,
                              sentence_vectors, words=words, kept=kept)
     if older_terms(manifest):
@@ -247,6 +245,14 @@ FORMS_FILE = "forms.json"
 # Arrays a generation may hold for the next build to reuse (older generations lack them).
 KEPT_ARRAYS = ("bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy", "lines-keys.npy",
                "lines-counts.npy")
+
+
+def adopt_doc_freq(words: TokenVectors, kept: dict[str, np.ndarray]) -> None:
+    """The word pieces' document frequencies the build stored, taken by ``words`` so they are
+    not counted again (older generations lack them, or hold another vocabulary's)."""
+    docfreq = kept.get("words-docfreq.npy")
+    if docfreq is not None and len(docfreq) == words.vocabulary_size + 1:
+        words.__dict__["doc_freq"] = docfreq
 
 
 def bm25_index(chunk_texts: list[str]):
