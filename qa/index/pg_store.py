@@ -36,6 +36,7 @@ import numpy as np
 
 from qa.config import STORE_SCHEMES
 from qa.errors import IndexDamaged, IndexMissing, QAError
+from qa.index.ann import new_flat
 from qa.index.late_interaction import Projection, TokenVectors
 from qa.index.records import _documents_and_chunks
 from qa.index.store import KEPT_ARRAYS, IndexSnapshot, adopt_doc_freq, check_compatible
@@ -271,8 +272,6 @@ def load_snapshot(store: PgStore, expected: dict, dense: str | None = None) -> I
 
 
 def _read_generation(conn, store, number, manifest, leave_vectors) -> IndexSnapshot:
-    import faiss
-
     alive = {"g": number}
     arrays = {name: np.load(io.BytesIO(data), allow_pickle=False) for name, data in conn.execute(
         "SELECT name, data FROM qa_arrays WHERE generation = %(g)s", alive)}
@@ -311,7 +310,7 @@ def _read_generation(conn, store, number, manifest, leave_vectors) -> IndexSnaps
                         arrays["bm25-lengths.npy"].astype(np.int64))
     if len(sentences) != sum(len(c.sentences) for c in chunks) or len(counts.lengths) != len(chunks):
         raise IndexDamaged(f"index in {store} is inconsistent; run `qa index --rebuild`")
-    index = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+    index = new_flat(dimension)
     if chunks and not leave_vectors:
         index.add_with_ids(np.stack([r[10] for r in ordered]).astype(np.float32),
                            np.asarray(order, dtype=np.int64))
