@@ -73,16 +73,9 @@ def main() -> None:
     import psycopg
 
     from qa.engine import Engine
-    from update_speed import TimedEmbedder, generate
+    from update_speed import TimedEmbedder, generate, make_embedder
 
-    if args.fake:
-        from conftest import FakeEmbedder
-        embedder = FakeEmbedder()
-    else:
-        from qa.index.embedder import MiniLMEmbedder
-        embedder = MiniLMEmbedder()
-        embedder.load()
-    embedder = TimedEmbedder(embedder)
+    embedder = TimedEmbedder(make_embedder(args.fake))
     work = Path(tempfile.mkdtemp(prefix="qa-pg-bench-"))
     work.chmod(0o755)
     corpus = work / "corpus"

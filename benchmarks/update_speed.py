@@ -26,6 +26,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 
+def make_embedder(fake: bool):
+    """The tests' fake embedder, or the bundled model, loaded."""
+    if fake:
+        from conftest import FakeEmbedder
+
+        return FakeEmbedder()
+    from qa.index.embedder import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    embedder.load()
+    return embedder
+
+
 class TimedEmbedder:
     """Wraps an embedder, adding up the seconds spent in it."""
 
@@ -69,15 +82,7 @@ def main() -> None:
 
     from qa.engine import Engine
 
-    if args.fake:
-        from conftest import FakeEmbedder
-
-        inner = FakeEmbedder()
-    else:
-        from qa.index.embedder import MiniLMEmbedder
-
-        inner = MiniLMEmbedder()
-        inner.load()
+    inner = make_embedder(args.fake)
     work = Path(tempfile.mkdtemp(prefix="qa-update-speed-"))
     try:
         corpus = work / "corpus"
