@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.index.late_interaction import Projection
+from qa.index.records import load_npy
 
 class EmbeddingCache:
     """Append-only store of vectors embedded by a build, keyed by chunk-text hash.
@@ -66,7 +67,7 @@ class EmbeddingCache:
 def cached_projection(index_dir: Path, model: str) -> Projection | None:
     """The word-vector projection an unfinished build fitted (its cached word vectors use it)."""
     try:
-        return Projection.from_array(np.load(_projection_path(index_dir, model), allow_pickle=False))
+        return Projection.from_array(load_npy(_projection_path(index_dir, model)))
     except (OSError, ValueError, IndexError):
         return None
 

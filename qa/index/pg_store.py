@@ -38,7 +38,7 @@ from qa.config import STORE_SCHEMES
 from qa.errors import IndexDamaged, IndexMissing, QAError
 from qa.index.ann import new_flat
 from qa.index.late_interaction import Projection, TokenVectors
-from qa.index.records import _documents_and_chunks
+from qa.index.records import _documents_and_chunks, load_npy
 from qa.index.store import KEPT_ARRAYS, IndexSnapshot, adopt_doc_freq, check_compatible
 from qa.index.term_counts import TermCounts, bm25_from_counts
 
@@ -273,7 +273,7 @@ def load_snapshot(store: PgStore, expected: dict, dense: str | None = None) -> I
 
 def _read_generation(conn, store, number, manifest, leave_vectors) -> IndexSnapshot:
     alive = {"g": number}
-    arrays = {name: np.load(io.BytesIO(data), allow_pickle=False) for name, data in conn.execute(
+    arrays = {name: load_npy(io.BytesIO(data)) for name, data in conn.execute(
         "SELECT name, data FROM qa_arrays WHERE generation = %(g)s", alive)}
     if any(name not in arrays for name in ARRAYS):
         raise IndexDamaged(f"index in {store} lacks some of its arrays; run `qa index --rebuild`")

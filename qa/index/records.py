@@ -6,6 +6,7 @@ what was read. The lowest layer of the index folder: it reads and writes no fold
 from __future__ import annotations
 
 import mmap
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,11 +151,23 @@ def load_words(path: Path, vocabulary_size: int) -> TokenVectors:
     return TokenVectors(Projection.from_array(projection), vectors, scales, ids, counts, vocabulary_size)
 
 
+# np.load parses each .npy header with ast.literal_eval, and CPython 3.11's compiler is not safe to
+# run in two threads at once ("SystemError: AST constructor recursion depth mismatch", seen once in
+# a dozen runs of two readers beside a build): every .npy qa reads is opened under this lock.
+NPY_LOCK = threading.Lock()
+
+
+def load_npy(file, **options) -> np.ndarray:
+    """np.load of ``file`` (a path or a binary file), under NPY_LOCK."""
+    with NPY_LOCK:
+        return np.load(file, allow_pickle=False, **options)
+
+
 def mapped(path: Path, scattered: bool = False) -> np.ndarray:
     """The array in the .npy file ``path``, memory-mapped read-only: a plain ndarray view of the
     map (slicing an np.memmap costs ten times more, and builds slice once per chunk). A
     ``scattered`` array is read a few rows here and there, without read-ahead around each."""
-    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    array = load_npy(path, mmap_mode="r")
     handle = getattr(array, "_mmap", None)
     if scattered and handle is not None and hasattr(mmap, "MADV_RANDOM"):
         handle.madvise(mmap.MADV_RANDOM)

@@ -17,7 +17,7 @@ from qa.index.generations import _verify_meanwhile, manifest_at, read_live
 from qa.index.late_interaction import TokenVectors
 from qa.index.lexical import TERM_RULES, terms
 from qa.index.records import (SCHEMA, ChunkRecord, StoredDocument, _documents_and_chunks,
-                              load_words, mapped, search_text)
+                              NPY_LOCK, load_words, mapped, search_text)
 from qa.index.tables import ChunkTable, RowOfId, is_columnar, load_tables
 from qa.index.term_counts import BM25_PARAMS, bm25_from_counts, counts_of, merge_counts
 
@@ -209,7 +209,8 @@ def _load_generation(path: Path, expected: dict, verify: bool) -> IndexSnapshot:
         vectors = faiss.read_index(str(path / "vectors.faiss"),
                                    faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
         # Arrays are memory-mapped: start-up reads their headers, questions the pages they touch.
-        bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False, mmap=True)
+        with NPY_LOCK:  # bm25s reads .npy files too
+            bm25 = bm25s.BM25.load(str(path / "bm25"), load_corpus=False, mmap=True)
         sentence_vectors = mapped(path / "sentences.npy", scattered=True)
         words = load_words(path, int(manifest["vocabulary"]))
         kept = {name: mapped(path / name) for name in KEPT_ARRAYS
