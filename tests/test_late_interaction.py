@@ -98,6 +98,21 @@ def test_token_vectors_count_each_word_once_per_chunk():
     assert words.of_chunk(2)[2].tolist() == [3, 7]
 
 
+def test_question_scores_equal_maxsim_of_each_chunk_empty_ones_too():
+    """query_scores reads every asked chunk in one product; each score is still that chunk's own
+    maxsim, whatever order or company the chunks are asked in."""
+    projection = Projection.fit(random_rows(40))
+    vectors, scales = quantize(random_rows(12, PROJECTED_DIMS, seed=1))
+    words = TokenVectors(projection, vectors, scales, np.arange(12, dtype=np.int32),
+                         np.array([4, 0, 5, 0, 3], np.int32), vocabulary_size=20)
+    raw, ids = random_rows(3, 96, seed=2), np.array([1, 5, 9])
+    query = projection.apply(raw)
+    weights = idf_weights(words.doc_freq, 5, ids)
+    for rows in ([0, 1, 2, 3, 4], [4, 2, 0], [1, 3], [2]):
+        expected = [maxsim(query, weights, words.matrix(row)) for row in rows]
+        assert words.query_scores(raw, ids, rows) == pytest.approx(expected, abs=1e-6)
+
+
 def test_rerank_by_words_reorders_only_the_scored_head():
     fused = [(10, 1.0), (11, 0.9), (12, 0.8), (13, 0.7)]
     out = rerank_by_words(fused, [0.0, 0.0, 0.3], weight=1.0)

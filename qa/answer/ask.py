@@ -99,7 +99,7 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
     # Copies collapsed first, so the word re-rank sees RERANK_HEAD distinct passages.
     head = [row for row, _ in fused[: max(4 * k, 2 * RERANK_HEAD)]]
     score_of = dict(fused)
-    kept = collapse_near_duplicates(head, lambda i: snap.chunk_text(snap.chunks[head[i]]),
+    kept = collapse_near_duplicates(head, grams_of=lambda i: snap.chunk_shingles(head[i]),
                                     limit=max(k, RERANK_HEAD))
     if words is not None and len(word_ids):
         reranked = rerank_by_words([(row, score_of[row]) for row in kept],

@@ -152,4 +152,23 @@ class TokenVectors:
             return [0.0] * len(rows)
         query = self.projection.apply(query_vectors)
         weights = idf_weights(self.doc_freq, len(self.counts), np.asarray(query_ids))
-        return [maxsim(query, weights, self.matrix(row)) for row in rows]
+        return self._maxsims(query, weights, rows)
+
+    def _maxsims(self, query: np.ndarray, weights: np.ndarray, rows: Sequence[int]) -> list[float]:
+        """maxsim of ``query`` against each of ``rows`` in one product: the rows' int8 vectors
+        side by side, each column scaled after the product (as dequantize scales it before)."""
+        rows = list(rows)
+        parts = [self.of_chunk(row) for row in rows]
+        sizes = [len(vectors) for vectors, _, _ in parts]
+        if not sum(sizes):
+            return [0.0] * len(rows)
+        vectors = np.concatenate([v for v, _, _ in parts]).astype(np.float32)
+        scales = np.concatenate([s for _, s, _ in parts]).astype(np.float32)
+        cosines = (query @ vectors.T) * scales
+        starts = np.cumsum([0] + sizes[:-1])
+        filled = [size > 0 for size in sizes]
+        best = np.maximum.reduceat(cosines, starts[filled], axis=1)  # (query words, filled rows)
+        total = float(weights.sum())
+        means = best.T @ weights / total if total > 0 else best.mean(axis=0)
+        found = iter(means.tolist())
+        return [next(found) if full else 0.0 for full in filled]

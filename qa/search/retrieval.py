@@ -99,21 +99,25 @@ def is_near_duplicate(a: frozenset, b: frozenset, threshold: float = 0.6) -> boo
 
 
 def collapse_near_duplicates(
-    ranked: Sequence[int], texts, threshold: float = 0.6, limit: int | None = None
+    ranked: Sequence[int], texts=None, threshold: float = 0.6, limit: int | None = None,
+    grams_of=None,
 ) -> list[int]:
     """Keep the first of every group of near-duplicate texts, preserving rank order.
 
-    ``texts[i]`` (a sequence, or a function of i) is the text of ``ranked[i]``. Containment (not
+    ``texts[i]`` (a sequence, or a function of i) is the text of ``ranked[i]``; or, in place of
+    texts, ``grams(i)`` gives its word 4-grams (kept by whoever calls this often). Containment (not
     Jaccard) so a paragraph quoted inside a longer one also counts as a copy. Stops once
     ``limit`` items are kept.
     """
-    text_of = texts if callable(texts) else texts.__getitem__
+    if grams_of is None:
+        text_of = texts if callable(texts) else texts.__getitem__
+        grams_of = lambda i: shingles(text_of(i))  # noqa: E731
     kept: list[int] = []
     kept_shingles: list[frozenset] = []
     for i, item in enumerate(ranked):
         if limit is not None and len(kept) >= limit:
             break
-        grams = shingles(text_of(i))
+        grams = grams_of(i)
         if any(is_near_duplicate(grams, other, threshold) for other in kept_shingles):
             continue
         kept.append(item)
