@@ -91,20 +91,25 @@ class OnnxMiniLM:
     def forward_many(self, texts: list[str], threads: int = 1):
         """Per text, in order: (token embeddings, input ids, each token's (start, end) characters
         in the text, (0, 0) for [CLS] and [SEP]), padding removed. With ``threads`` above one,
-        that many batches run at once, each on one thread of its own: 286 SQuAD paragraphs took
-        10.8-11.1 s on two intra-op threads and 6.5-7.4 s as two one-thread runs (a 2-core
-        machine with another process busy; onnxruntime frees the GIL while it runs)."""
+        that many batches run at once, each on one thread of its own (a single batch runs on
+        ``threads`` intra-op threads): 300 SQuAD paragraphs took 9.7-11.2 s on two intra-op
+        threads and 6.5-8.0 s as two one-thread runs, the same vectors (a 2-core machine with
+        another process busy; onnxruntime frees the GIL while it runs)."""
         encodings = self.tokenizer.encode_batch(list(texts))
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(-lengths, kind="stable")
-        session = self.session(1)
+        # Batches of at most BATCH_TOKENS, and of a share of the work small enough that each
+        # thread gets some (a build hands over 32 chunks at a time: two or three batches).
+        tokens = min(BATCH_TOKENS, -(-int(lengths.sum()) // max(1, threads)))
         batches = []
         at = 0
         while at < len(order):
             longest = int(lengths[order[at]])
-            count = max(1, min(BATCH_TEXTS, BATCH_TOKENS // max(longest, 1)))
+            count = max(1, min(BATCH_TEXTS, tokens // max(longest, 1)))
             batches.append(order[at : at + count])
             at += count
+        # One batch: its own matrix products on every thread; more: one thread each.
+        session = self.session(threads if len(batches) == 1 else 1)
 
         def run(rows):
             longest = int(lengths[rows[0]])
