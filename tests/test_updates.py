@@ -76,8 +76,12 @@ def same_index(a, b) -> None:
     def chunk_rows(snapshot):
         return [(c.source, c.start, c.end, c.hash, c.sentences, c.heading, c.kinds) for c in snapshot.chunks]
 
-    assert {s: (d.text, d.segments_hash) for s, d in a.documents.items()} == \
-        {s: (d.text, d.segments_hash) for s, d in b.documents.items()}
+    def document_rows(snapshot):
+        return {s: (d.text, d.segments_hash, d.sha256, d.size, d.mtime_ns, d.blocks, d.title)
+                for s, d in snapshot.documents.items()}
+
+    assert document_rows(a) == document_rows(b)
+    assert a.manifest["documents"] == b.manifest["documents"]
     assert chunk_rows(a) == chunk_rows(b)
     assert a.doc_freq == b.doc_freq
     assert a.bm25.vocab_dict == b.bm25.vocab_dict
@@ -97,6 +101,26 @@ def answer_of(engine, question: str):
 
 
 def test_an_index_updated_file_by_file_is_the_one_a_full_build_makes(tmp_path):
+    updated_file_by_file(tmp_path)
+
+
+def test_a_large_index_updated_file_by_file_is_the_one_a_full_build_makes(tmp_path, monkeypatch):
+    # Stored columnar (as above tables.COLUMNAR_FROM chunks): kept documents and chunks are
+    # copied as stored, never made into records; a touched file is kept under its new stamp.
+    import os
+
+    from qa.index import tables
+
+    monkeypatch.setattr(tables, "COLUMNAR_FROM", 10)
+
+    def touch_and_edit(corpus):
+        os.utime(corpus / "page1.txt", ns=(1, 1_700_000_000_000_000_000))
+        (corpus / "page3.txt").write_text(page("Page 3", "A page made anew.\n\nIn two paragraphs."))
+
+    updated_file_by_file(tmp_path, [touch_and_edit])
+
+
+def updated_file_by_file(tmp_path, more_steps=()):
     from conftest import FakeEmbedder
     from qa.engine import Engine
 
@@ -116,6 +140,7 @@ def test_an_index_updated_file_by_file_is_the_one_a_full_build_makes(tmp_path):
         lambda: (corpus / "notes.md").write_text("# Notes\n\n## Later\n\n" + paragraphs[59] + "\n"),
         lambda: (corpus / "page4.txt").unlink(),
         lambda: (corpus / "pair-b.txt").unlink(),  # the line is no longer repeated: kept again
+        *(lambda step=step: step(corpus) for step in more_steps),
     ]
     engine.sync()
     for step in steps:

@@ -66,8 +66,9 @@ def plan_segments(texts: dict, unchanged: set[str], previous: IndexSnapshot | No
     previous generation kept no line hashes.
     """
     old = kept_lines(previous)
-    lines = {s: old[s] if s in unchanged and s in old else document_lines(d.text, d.blocks)
-             for s, d in texts.items()}
+    # texts[s] only where it is needed: a kept document of a large generation is read on demand.
+    lines = {s: old[s] if s in unchanged and s in old else document_lines(texts[s].text, texts[s].blocks)
+             for s in texts}
     repeated = repeated_hashes(lines.values())
     to_segment = {s for s in texts if s not in unchanged or s not in old}
     if old:

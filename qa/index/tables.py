@@ -47,8 +47,10 @@ def is_columnar(files) -> bool:
 
 
 def save_tables(folder: Path, documents: Mapping[str, StoredDocument],
-                chunks: Sequence[ChunkRecord]) -> None:
-    """Write the columnar files of ``documents`` and ``chunks`` into ``folder``."""
+                chunks: Sequence[ChunkRecord], text_bytes=None) -> None:
+    """Write the columnar files of ``documents`` and ``chunks`` into ``folder``;
+    ``text_bytes(documents, source)`` gives a document's UTF-8 text (by default encoded)."""
+    text_bytes = text_bytes or (lambda docs, source: docs[source].text.encode("utf-8", "surrogatepass"))
     number = {source: i for i, source in enumerate(documents)}
     headings: dict[str, int] = {}
     columns = np.zeros((len(chunks), 7), np.int64)
@@ -70,8 +72,8 @@ def save_tables(folder: Path, documents: Mapping[str, StoredDocument],
     offsets = np.zeros((len(documents), 2), np.int64)
     at = 0
     with open(folder / "documents.txt", "wb") as handle:
-        for i, document in enumerate(documents.values()):
-            data = document.text.encode("utf-8", "surrogatepass")
+        for i, source in enumerate(documents):
+            data = text_bytes(documents, source)  # a kept document's bytes as stored
             handle.write(data)
             offsets[i] = at, at + len(data)
             at += len(data)
@@ -212,6 +214,15 @@ class DocumentTable(Mapping):
         if len(self.cache) > CACHED_DOCUMENTS:
             self.cache.popitem(last=False)
         return document
+
+    def raw_text(self, source: str) -> bytes:
+        """The UTF-8 bytes of ``source``'s text, as stored (a build copies them undecoded)."""
+        start, end = self.offsets[self.number[source]].tolist()
+        return self.blob[start:end]
+
+    def raw_size(self, source: str) -> int:
+        start, end = self.offsets[self.number[source]].tolist()
+        return end - start
 
     def __contains__(self, source) -> bool:
         return source in self.number
