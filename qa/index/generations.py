@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index import checksums, tables
+from qa.index import checksums, chunk_plan, tables
 from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexMissing, QAError
 from qa.index.kept_documents import manifest_documents, structure_json, text_bytes, text_size
 from qa.index.late_interaction import TokenVectors
@@ -288,7 +288,9 @@ def generation_bytes(documents, chunks, vectors, bm25, doc_freq, sentence_vector
     it must not refuse a build that fits)."""
     texts = sum(text_size(documents, s) + len(s) + 8 for s in documents)
     manifest = sum(len(s) + 250 for s in documents)
-    chunk_records = sum(40 + len(c.source) + 8 * len(c.sentences) for c in chunks)
+    chunk_records = 40 * len(chunks) + 8 * len(sentence_vectors) + (
+        sum(len(s) * n for s, n in chunk_plan.counts_by_source(chunks, list(documents)).items())
+        if isinstance(chunks, chunk_plan.PlannedChunks) else sum(len(c.source) for c in chunks))
     terms = sum(len(t) + 6 for t in doc_freq)
     faiss_bytes = int(vectors.ntotal) * (4 * int(vectors.d) + 8)
     arrays = 2 * sentence_vectors.size + words.vectors.size + 2 * words.scales.size \
@@ -344,7 +346,9 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
         shutil.rmtree(build)
     build.mkdir(parents=True)
     if len(chunks) > tables.COLUMNAR_FROM:
-        tables.save_tables(build, documents, chunks, text_bytes)
+        made = chunk_plan.columnar(chunks, list(documents)) \
+            if isinstance(chunks, chunk_plan.PlannedChunks) else None
+        tables.save_tables(build, documents, chunks, text_bytes, made)
     else:
         _write_json(build / "chunks.json", encode_chunks(chunks))
         _write_json(build / "documents.json", {s: documents[s].text for s in documents})
@@ -364,7 +368,8 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     for file in files:
         _fsync(file)
     manifest = dict(manifest)
-    per_source = Counter(c.source for c in chunks)  # one pass: a per-document scan is quadratic
+    per_source = chunk_plan.counts_by_source(chunks, list(documents)) \
+        if isinstance(chunks, chunk_plan.PlannedChunks) else Counter(c.source for c in chunks)
     manifest["documents"] = manifest_documents(documents, per_source)
     manifest["files"], manifest["sizes"], manifest["samples"] = checksums.of_files(build, files)
     _write_json(build / "manifest.json", manifest)

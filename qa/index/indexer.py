@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qa.index import caches, generations, locking, records, store
+from qa.index.chunk_plan import PlannedChunks, previous_ids, rows_by_source
 from qa.index.chunk_batches import _ChunkingProgress, chunk_in_batches
 from qa.ingest.boilerplate import SEGMENT_RULES
 from qa.ingest.chunking import default_token_counter
@@ -297,15 +298,12 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     chunking = _ChunkingProgress(report, sum(map(len, new_texts)))
     segments, kept = plan_segments(AsRead(texts, old_docs), unchanged, previous)
     counter = default_token_counter()
-    old_chunks: dict[str, list[ChunkRecord]] = {}
-    for chunk in previous.chunks if previous else ():
-        old_chunks.setdefault(chunk.source, []).append(chunk)
+    old_rows = rows_by_source(previous)
     next_id = int(previous.manifest.get("next_chunk_id", 0)) if previous else 0
 
     fresh_documents: dict[str, StoredDocument] = {}
     as_stored: set[str] = set()
-    chunks: list[ChunkRecord] = []
-    fresh: list[ChunkRecord] = []
+    chunks = PlannedChunks(previous)  # kept rows of the previous generation, and fresh chunks
     counts = Counter()
     sources: dict[str, list[str]] = {}
     for source, (file, doc) in texts.items():
@@ -323,7 +321,7 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
             else:  # touched, not changed: the same document under its new stamp
                 fresh_documents[source] = dataclasses.replace(
                     old_docs[source], size=file.size, mtime_ns=file.mtime_ns)
-            chunks.extend(old_chunks.get(source, ()))
+            chunks.keep(old_rows.get(source, ()))
             continue
         doc = doc if doc is not None else old_docs[source]  # segmented again for boilerplate
         fresh_documents[source] = StoredDocument(
@@ -337,13 +335,12 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
                                  _chunk_hash(text, span), span.sentences,
                                  span.heading, span.kinds)
             next_id += 1
-            chunks.append(record)
-            fresh.append(record)
+            chunks.add(record)
         chunking.document_done(len(doc.text))
     documents = BuiltDocuments(list(texts), fresh_documents, as_stored, previous)
     removed_sources = set(old_docs) - set(documents)
-    keep_ids = {c.id for c in chunks}
-    dropped = [c.id for c in (previous.chunks if previous else ()) if c.id not in keep_ids]
+    fresh = chunks.fresh
+    dropped = previous_ids(previous)[chunks.dropped_rows()] if previous else []
 
     vectors, fresh_sentences, fresh_words, projection, embedded = _vectors_for(
         fresh, documents, previous, embedder, index_dir, report)
@@ -376,8 +373,9 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
         index_dir, manifest, documents, chunks, index, bm25, doc_freq, sentence_vectors, words,
         kept, forms)
     # The generation as a reader would load it, without reading it back.
-    snapshot = store.IndexSnapshot(final, manifest, as_loaded(documents, final, manifest, structure),
-                                   chunks, index, bm25, doc_freq, sentence_vectors, words=words,
+    snapshot = store.IndexSnapshot(final, manifest, *as_loaded(documents, chunks, final, manifest,
+                                                               structure),
+                                   index, bm25, doc_freq, sentence_vectors, words=words,
                                    kept=kept, derived={"forms": forms})
     generations.remove_leftovers(index_dir, keep=final)
     caches.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()

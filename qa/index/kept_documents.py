@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from qa.index.records import StoredDocument, mapped
-from qa.index.tables import DocumentTable, is_columnar
+from qa.index.records import StoredDocument
+from qa.index.tables import DocumentTable, is_columnar, load_tables
 
 # A title or author longer than this is cut in the manifest (the text keeps it whole).
 MAX_METADATA_CHARS = 200
@@ -53,14 +53,13 @@ class BuiltDocuments(Mapping):
         return source in self.kept
 
 
-def as_loaded(documents: BuiltDocuments, final: Path, manifest: dict, structure: dict):
-    """The documents of the generation written in ``final`` as a reader holds them: a large
-    one's read on demand from its own files (not from the previous generation's, which the next
-    update would chain to), a small one's in a dict."""
+def as_loaded(documents: BuiltDocuments, chunks, final: Path, manifest: dict, structure: dict):
+    """(documents, chunks) of the generation written in ``final`` as a reader holds them: a
+    large one's read on demand from its own files (not from the previous generation's, which
+    the next update would chain to), a small one's as a dict and a list."""
     if is_columnar(manifest["files"]):
-        return DocumentTable(manifest["documents"], structure, final / "documents.txt",
-                             mapped(final / "documents.npy"))
-    return {source: documents[source] for source in documents}
+        return load_tables(final, manifest, structure)
+    return {source: documents[source] for source in documents}, list(chunks)
 
 
 class AsRead(dict):

@@ -18,6 +18,7 @@ from collections import Counter
 import numpy as np
 
 from qa.index.lexical import count_forms, terms
+from qa.index.chunk_plan import PlannedChunks
 from qa.index.records import search_text
 from qa.index.store import IndexSnapshot
 from qa.index.term_counts import TermCounts, merge_counts
@@ -92,9 +93,16 @@ def term_counts_for(chunks, documents, previous: IndexSnapshot | None) -> TermCo
     """BM25 term counts of the new generation's ``chunks``: kept from the previous generation for
     the chunks it holds, counted for the others."""
     old = previous.term_counts if previous is not None else None
-    new_row_of_old = np.full(len(previous.chunks), -1, np.int64) if old is not None else None
     fresh: dict[int, Counter] = {}
     lengths: dict[int, int] = {}
+    if old is not None and isinstance(chunks, PlannedChunks):
+        for row, chunk in zip(chunks.fresh_rows, chunks.fresh):
+            found = terms(search_text(documents[chunk.source].text[chunk.start:chunk.end],
+                                      chunk.heading))
+            fresh[row] = Counter(found)
+            lengths[row] = len(found)
+        return merge_counts(old, chunks.new_row_of_old(), fresh, lengths, len(chunks))
+    new_row_of_old = np.full(len(previous.chunks), -1, np.int64) if old is not None else None
     for row, chunk in enumerate(chunks):
         old_row = previous.row_of_id.get(chunk.id) if old is not None else None
         if old_row is not None:
@@ -112,9 +120,12 @@ def word_doc_freq(words, chunks, previous: IndexSnapshot | None) -> np.ndarray:
     if previous is None or previous.words is None \
             or previous.words.vocabulary_size != words.vocabulary_size:
         return words.doc_freq
-    new_rows = [row for row, c in enumerate(chunks) if c.id not in previous.row_of_id]
-    kept_ids = {c.id for c in chunks}
-    dropped = [row for row, c in enumerate(previous.chunks) if c.id not in kept_ids]
+    if isinstance(chunks, PlannedChunks):
+        new_rows, dropped = chunks.fresh_rows, chunks.dropped_rows().tolist()
+    else:
+        new_rows = [row for row, c in enumerate(chunks) if c.id not in previous.row_of_id]
+        kept_ids = {c.id for c in chunks}
+        dropped = [row for row, c in enumerate(previous.chunks) if c.id not in kept_ids]
     return (previous.words.doc_freq - _pieces_in(previous.words, dropped)
             + _pieces_in(words, new_rows))
 
@@ -136,9 +147,13 @@ def word_forms_for(chunks, documents, previous: IndexSnapshot | None) -> dict[st
         counts = count_forms(documents[c.source].text[c.start:c.end] for c in chunks)
         return dict(counts)
     counts = Counter(old)
-    kept_ids = {c.id for c in chunks}
-    counts.subtract(count_forms(previous.chunk_text(c) for c in previous.chunks
-                                if c.id not in kept_ids))
-    counts.update(count_forms(documents[c.source].text[c.start:c.end] for c in chunks
-                              if c.id not in previous.row_of_id))
+    if isinstance(chunks, PlannedChunks):
+        gone = (previous.chunks[row] for row in chunks.dropped_rows().tolist())
+        new = chunks.fresh
+    else:
+        kept_ids = {c.id for c in chunks}
+        gone = (c for c in previous.chunks if c.id not in kept_ids)
+        new = (c for c in chunks if c.id not in previous.row_of_id)
+    counts.subtract(count_forms(previous.chunk_text(c) for c in gone))
+    counts.update(count_forms(documents[c.source].text[c.start:c.end] for c in new))
     return {form: n for form, n in counts.items() if n > 0}

@@ -47,26 +47,17 @@ def is_columnar(files) -> bool:
 
 
 def save_tables(folder: Path, documents: Mapping[str, StoredDocument],
-                chunks: Sequence[ChunkRecord], text_bytes=None) -> None:
+                chunks: Sequence[ChunkRecord], text_bytes=None, made=None) -> None:
     """Write the columnar files of ``documents`` and ``chunks`` into ``folder``;
-    ``text_bytes(documents, source)`` gives a document's UTF-8 text (by default encoded)."""
+    ``text_bytes(documents, source)`` gives a document's UTF-8 text (by default encoded), and
+    ``made`` the chunk columns when the caller has them (qa.index.chunk_plan.columnar)."""
     text_bytes = text_bytes or (lambda docs, source: docs[source].text.encode("utf-8", "surrogatepass"))
-    number = {source: i for i, source in enumerate(documents)}
-    headings: dict[str, int] = {}
-    columns = np.zeros((len(chunks), 7), np.int64)
-    spans, kinds = [], []
-    for row, c in enumerate(chunks):
-        columns[row] = (c.id, number[c.source], c.start, c.end, len(c.sentences),
-                        headings.setdefault(c.heading, len(headings)), len(c.kinds))
-        spans.extend(x for span in c.sentences for x in span)
-        kinds.append(c.kinds)
+    columns, spans, kinds, hashes, headings = made or _columns(documents, chunks)
     np.save(folder / "chunks.npy", columns, allow_pickle=False)
     np.save(folder / "chunks-sentences.npy", np.asarray(spans, np.int64).reshape(-1, 2),
             allow_pickle=False)
-    np.save(folder / "chunks-kinds.npy",
-            np.frombuffer("".join(kinds).encode("ascii"), np.uint8), allow_pickle=False)
-    np.save(folder / "chunks-hashes.npy", np.asarray([c.hash for c in chunks], dtype="S40"),
-            allow_pickle=False)
+    np.save(folder / "chunks-kinds.npy", kinds, allow_pickle=False)
+    np.save(folder / "chunks-hashes.npy", hashes, allow_pickle=False)
     (folder / "chunks-headings.json").write_text(json.dumps(list(headings), ensure_ascii=False),
                                                  encoding="utf-8")
     offsets = np.zeros((len(documents), 2), np.int64)
@@ -151,6 +142,21 @@ class ChunkTable(Sequence):
                                         self.columns[rows, 2].tolist()):
             found[wanted[document]].append((start, row))
         return found
+
+
+def _columns(documents, chunks):
+    """(columns, sentence spans, kinds, hashes, headings) of ``chunks``, record by record."""
+    number = {source: i for i, source in enumerate(documents)}
+    headings: dict[str, int] = {}
+    columns = np.zeros((len(chunks), 7), np.int64)
+    spans, kinds = [], []
+    for row, c in enumerate(chunks):
+        columns[row] = (c.id, number[c.source], c.start, c.end, len(c.sentences),
+                        headings.setdefault(c.heading, len(headings)), len(c.kinds))
+        spans.extend(x for span in c.sentences for x in span)
+        kinds.append(c.kinds)
+    return (columns, spans, np.frombuffer("".join(kinds).encode("ascii"), np.uint8),
+            np.asarray([c.hash for c in chunks], dtype="S40"), list(headings))
 
 
 def _starts(counts: np.ndarray) -> np.ndarray:
