@@ -211,23 +211,18 @@ def _hashes(files: list[CorpusFile], previous, max_bytes: int, warn: Warn,
     deleted or swapped for a symlink since the scan is left out with a warning; one that cannot
     be read is hashed as UNREADABLE, its SkipFile standing for its bytes (the build skips it).
     """
-    known = {}
-    if previous is not None:
-        # The manifest's entries, not the documents: a large generation's are read on demand.
-        known = {s: (m["size"], m["mtime_ns"], m["sha256"])
-                 for s, m in previous.manifest["documents"].items()}
-        for source, meta in previous.manifest.get("skipped", {}).items():
-            known[source] = (meta["size"], meta["mtime_ns"], meta["sha256"])
+    # The manifest's entries, not the documents: a large generation's are read on demand.
+    stored = previous.manifest["documents"] if previous is not None else {}
+    skipped = previous.manifest.get("skipped", {}) if previous is not None else {}
+    nothing = {"size": None, "mtime_ns": None, "sha256": None}
+    known = [skipped.get(f.source) or stored.get(f.source, nothing) for f in files]
+    seen = [(m["size"], m["mtime_ns"]) == (f.size, f.mtime_ns) and m["sha256"] != UNREADABLE
+            for f, m in zip(files, known)]
     kept, result, contents = [], {}, {}
-
-    def unseen(file: CorpusFile) -> bool:
-        size, mtime, digest = known.get(file.source, (None, None, None))
-        return (size, mtime) != (file.size, file.mtime_ns) or digest == UNREADABLE
-
-    to_read, read = sum(map(unseen, files)), 0
-    for file in files:
-        size, mtime, digest = known.get(file.source, (None, None, None))
-        if unseen(file):
+    to_read, read = seen.count(False), 0
+    for file, meta, trusted in zip(files, known, seen):
+        digest = meta["sha256"]
+        if not trusted:
             read += 1
             if progress is not None:  # the files not seen before are read here, once
                 progress(IndexProgress("checking", read, to_read, "files"))
