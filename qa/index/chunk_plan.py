@@ -47,6 +47,7 @@ class PlannedChunks(Sequence):
         self.rows: list[int] = []
         self.fresh: list[ChunkRecord] = []
         self._fresh_at: list[int] = []  # the row of each fresh chunk
+        self._fresh_of_row: dict[int, ChunkRecord] = {}
 
     def keep(self, rows: Sequence[int]) -> None:
         """Keep the previous generation's ``rows``, as they are."""
@@ -54,6 +55,7 @@ class PlannedChunks(Sequence):
 
     def add(self, record: ChunkRecord) -> None:
         self._fresh_at.append(len(self.rows))
+        self._fresh_of_row[len(self.rows)] = record
         self.rows.append(-1)
         self.fresh.append(record)
 
@@ -66,7 +68,7 @@ class PlannedChunks(Sequence):
         old = self.rows[row]
         if old >= 0:
             return self.previous.chunks[old]
-        return self.fresh[int(np.searchsorted(self._fresh_at, row % len(self)))]
+        return self._fresh_of_row[row % len(self)]
 
     def __iter__(self) -> Iterator[ChunkRecord]:
         fresh = iter(self.fresh)
@@ -100,8 +102,11 @@ class PlannedChunks(Sequence):
         old = self.old_rows
         if not len(old):
             return []
-        # A run breaks where the previous row is not the one before plus one, or kind changes.
-        breaks = np.flatnonzero((old[1:] != old[:-1] + 1) | (old[1:] < 0) | (old[:-1] < 0)) + 1
+        # A run breaks where kept and fresh chunks meet, or a kept row does not follow the one
+        # before it.
+        fresh = old < 0
+        breaks = np.flatnonzero((fresh[1:] != fresh[:-1])
+                                | (~fresh[1:] & (old[1:] != old[:-1] + 1))) + 1
         bounds = [0, *breaks.tolist(), len(old)]
         out, fresh = [], 0
         for a, b in zip(bounds[:-1], bounds[1:]):
@@ -186,8 +191,8 @@ def columnar(plan: PlannedChunks, sources: list[str]):
     return columns, sentences, kinds, hashes, [names[k] for k in ordered.tolist()]
 
 
-def counts_by_source(plan: PlannedChunks, sources: list[str]) -> dict[str, int]:
-    """How many chunks each of ``sources`` has in ``plan``."""
+def counts_by_source(plan: PlannedChunks) -> dict[str, int]:
+    """How many chunks each document has in ``plan``."""
     table = plan.previous.chunks if plan.previous is not None else None
     if not isinstance(table, ChunkTable):
         from collections import Counter

@@ -289,7 +289,7 @@ def generation_bytes(documents, chunks, vectors, bm25, doc_freq, sentence_vector
     texts = sum(text_size(documents, s) + len(s) + 8 for s in documents)
     manifest = sum(len(s) + 250 for s in documents)
     chunk_records = 40 * len(chunks) + 8 * len(sentence_vectors) + (
-        sum(len(s) * n for s, n in chunk_plan.counts_by_source(chunks, list(documents)).items())
+        sum(len(s) * n for s, n in chunk_plan.counts_by_source(chunks).items())
         if isinstance(chunks, chunk_plan.PlannedChunks) else sum(len(c.source) for c in chunks))
     terms = sum(len(t) + 6 for t in doc_freq)
     faiss_bytes = int(vectors.ntotal) * (4 * int(vectors.d) + 8)
@@ -368,7 +368,7 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     for file in files:
         _fsync(file)
     manifest = dict(manifest)
-    per_source = chunk_plan.counts_by_source(chunks, list(documents)) \
+    per_source = chunk_plan.counts_by_source(chunks) \
         if isinstance(chunks, chunk_plan.PlannedChunks) else Counter(c.source for c in chunks)
     manifest["documents"] = manifest_documents(documents, per_source)
     manifest["files"], manifest["sizes"], manifest["samples"] = checksums.of_files(build, files)
