@@ -40,6 +40,7 @@ import os
 import re
 import shutil
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -365,13 +366,17 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     for name, array in kept.items():
         np.save(build / name, np.ascontiguousarray(array), allow_pickle=False)
     files = sorted(p for p in build.rglob("*") if p.is_file())
-    for file in files:
-        _fsync(file)
-    manifest = dict(manifest)
-    per_source = chunk_plan.counts_by_source(chunks) \
-        if isinstance(chunks, chunk_plan.PlannedChunks) else Counter(c.source for c in chunks)
-    manifest["documents"] = manifest_documents(documents, per_source)
-    manifest["files"], manifest["sizes"], manifest["samples"] = checksums.of_files(build, files)
+    # Flushing and hashing the files (0.2 s each at 50k chunks, both releasing the GIL) run side
+    # by side in two threads while the manifest's documents are made.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        hashed = pool.submit(checksums.of_files, build, files)
+        synced = pool.submit(lambda: [_fsync(file) for file in files])
+        manifest = dict(manifest)
+        per_source = chunk_plan.counts_by_source(chunks) \
+            if isinstance(chunks, chunk_plan.PlannedChunks) else Counter(c.source for c in chunks)
+        manifest["documents"] = manifest_documents(documents, per_source)
+        synced.result()
+        manifest["files"], manifest["sizes"], manifest["samples"] = hashed.result()
     _write_json(build / "manifest.json", manifest)
     _fsync(build / "manifest.json")
     final = generation_dir(index_dir, generation)
