@@ -134,14 +134,24 @@ def previous_ids(previous) -> np.ndarray:
     return np.fromiter((c.id for c in chunks), np.int64, len(chunks))
 
 
-def gather(arrays: Sequence[np.ndarray], first, runs, fresh_parts, firsts=None) -> list[np.ndarray]:
+def gather(arrays: Sequence[np.ndarray], first, runs, fresh_parts, firsts=None,
+           copied: list | None = None) -> list[np.ndarray]:
     """Rows of ragged per-chunk ``arrays`` (chunk r owns rows first[r]:first[r + 1] of each; or
     ``firsts[i]`` for arrays[i]) in the order of ``runs`` (PlannedChunks.runs), with
     ``fresh_parts[i]`` (one tuple of arrays per fresh chunk) for the fresh ones: one slice per
-    run of kept chunks."""
+    run of kept chunks. ``copied`` gets (first row, end row, first source row) of each kept run,
+    in rows of arrays[0] (what qa.index.npy_files.save_array copies file to file)."""
     firsts = firsts or [first] * len(arrays)
     pieces: list[list[np.ndarray]] = [[] for _ in arrays]
+    at = 0
     for kind, a, b in runs:
+        if kind == "old":
+            rows = int(firsts[0][b]) - int(firsts[0][a])
+            if copied is not None:
+                copied.append((at, at + rows, int(firsts[0][a])))
+        else:
+            rows = sum(len(fresh_parts[i][0]) for i in range(a, b))
+        at += rows
         for part, (out, array, starts) in enumerate(zip(pieces, arrays, firsts)):
             if kind == "old":
                 out.append(array[int(starts[a]):int(starts[b])])

@@ -49,8 +49,9 @@ from qa.index import checksums, chunk_plan, tables
 from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexMissing, QAError
 from qa.index.kept_documents import manifest_documents, structure_json, text_bytes, text_size
 from qa.index.late_interaction import TokenVectors
+from qa.index.npy_files import save_array
 from qa.index.records import (WORD_FILES, ChunkRecord, StoredDocument, _documents_and_chunks,
-                              encode_chunks, manifest_problem, save_words)
+                              encode_chunks, manifest_problem, word_arrays)
 
 CURRENT = "CURRENT"
 BUILD_PREFIX = ".build-"
@@ -264,20 +265,22 @@ def write_generation(
     words: TokenVectors,
     kept: dict[str, np.ndarray] | None = None,
     forms: dict[str, int] | None = None,
+    copies: dict | None = None,
 ) -> tuple[Path, dict, dict]:
     """Write a complete generation beside the live one, then switch CURRENT to it atomically.
     Returns its folder, and its manifest and structure.json as written (a build hands them to
     its snapshot rather than reading them back: 0.35 s for the manifest alone at 50k documents).
 
-    Raises DiskFull, before writing anything when the disk plainly lacks the room; what a failed
-    attempt left behind is for remove_leftovers.
+    ``copies``: {file name: (the previous generation's file, runs of rows it holds)}, copied
+    file to file (qa.index.npy_files). Raises DiskFull, before writing anything when the disk
+    plainly lacks the room; what a failed attempt left behind is for remove_leftovers.
     """
     needed = generation_bytes(documents, chunks, vectors, bm25, doc_freq, sentence_vectors, words)
     if free_bytes(index_dir) < needed:
         raise DiskFull(disk_full_message(index_dir, needed), needed)
     try:
         return _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                                 sentence_vectors, words, kept or {}, forms)
+                                 sentence_vectors, words, kept or {}, forms, copies)
     except (OSError, RuntimeError) as exc:  # FAISS reports a failed write as a RuntimeError
         if not is_disk_full(exc):
             raise
@@ -338,7 +341,7 @@ def _mb(size: int) -> str:
 
 
 def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc_freq,
-                      sentence_vectors, words, kept, forms=None):
+                      sentence_vectors, words, kept, forms=None, copies=None):
     import faiss
 
     generation = int(manifest["generation"])
@@ -359,9 +362,12 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     if forms is not None:
         _write_json(build / "forms.json", forms)  # the speller's word counts (store.word_forms)
     faiss.write_index(vectors, str(build / "vectors.faiss"))
-    np.save(build / "sentences.npy", np.ascontiguousarray(sentence_vectors, dtype=np.float16),
-            allow_pickle=False)
-    save_words(build, words)
+    # Arrays whose rows are mostly the previous generation's: those runs copied file to file.
+    copies = copies or {}
+    save_array(build / "sentences.npy", np.asarray(sentence_vectors, dtype=np.float16),
+               *copies.get("sentences.npy", ()))
+    for name, array in word_arrays(words).items():
+        save_array(build / name, array, *copies.get(name, ()))
     bm25.save(str(build / "bm25"), show_progress=False)
     for name, array in kept.items():
         np.save(build / name, np.ascontiguousarray(array), allow_pickle=False)

@@ -339,9 +339,11 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
 
     vectors, fresh_sentences, fresh_words, projection, embedded = _vectors_for(
         fresh, documents, previous, embedder, index_dir, report)
-    sentence_vectors = _sentence_matrix(chunks, previous, fresh_sentences, embedder.dimension)
+    copies: dict = {}  # runs of rows kept from the previous generation's files
+    sentence_vectors = _sentence_matrix(chunks, previous, fresh_sentences, embedder.dimension, copies)
     vocabulary = previous.words.vocabulary_size if previous is not None else embedder_vocabulary(embedder)
-    words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension)
+    words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension,
+                          copies)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
     report(IndexProgress("writing", 0, 1))
     term_counts = term_counts_for(chunks, documents, previous)
@@ -366,7 +368,7 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     manifest["build_seconds"] = round(seconds, 3)
     final, manifest, structure = generations.write_generation(
         index_dir, manifest, documents, chunks, index, bm25, doc_freq, sentence_vectors, words,
-        kept, forms)
+        kept, forms, copies)
     # The generation as a reader would load it, without reading it back.
     snapshot = store.IndexSnapshot(final, manifest, *as_loaded(documents, chunks, final, manifest,
                                                                structure),
