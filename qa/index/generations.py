@@ -349,40 +349,48 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     if build.exists():
         shutil.rmtree(build)
     build.mkdir(parents=True)
-    if len(chunks) > tables.COLUMNAR_FROM:
-        made = chunk_plan.columnar(chunks, list(documents)) \
-            if isinstance(chunks, chunk_plan.PlannedChunks) else None
-        tables.save_tables(build, documents, chunks, text_bytes, made)
-    else:
-        _write_json(build / "chunks.json", encode_chunks(chunks))
-        _write_json(build / "documents.json", {s: documents[s].text for s in documents})
-    structure = structure_json(documents)
-    _write_json(build / "structure.json", structure)
-    _write_json(build / "terms.json", doc_freq)
-    if forms is not None:
-        _write_json(build / "forms.json", forms)  # the speller's word counts (store.word_forms)
-    faiss.write_index(vectors, str(build / "vectors.faiss"))
-    # Arrays whose rows are mostly the previous generation's: those runs copied file to file.
-    copies = copies or {}
-    save_array(build / "sentences.npy", np.asarray(sentence_vectors, dtype=np.float16),
-               *copies.get("sentences.npy", ()))
-    for name, array in word_arrays(words).items():
-        save_array(build / name, array, *copies.get(name, ()))
-    bm25.save(str(build / "bm25"), show_progress=False)
-    for name, array in kept.items():
-        np.save(build / name, np.ascontiguousarray(array), allow_pickle=False)
-    files = sorted(p for p in build.rglob("*") if p.is_file())
-    # Flushing and hashing the files (0.2 s each at 50k chunks, both releasing the GIL) run side
-    # by side in two threads while the manifest's documents are made.
+    # Each file is flushed and hashed in one of two threads as soon as it is written, beside the
+    # writing of the next ones (both release the GIL): at 50k chunks, 0.45 s of flushing and
+    # hashing 368 MB done one after the other, then in two threads after the writing (0.3 s).
     with ThreadPoolExecutor(max_workers=2) as pool:
-        hashed = pool.submit(checksums.of_files, build, files)
-        synced = pool.submit(lambda: [_fsync(file) for file in files])
+        checks = {}
+
+        def written(*paths):
+            for path in paths:
+                checks[path] = pool.submit(_flushed_and_hashed, path)
+
+        # Arrays whose rows are mostly the previous generation's: those runs copied file to file.
+        copies = copies or {}
+        save_array(build / "sentences.npy", np.asarray(sentence_vectors, dtype=np.float16),
+                   *copies.get("sentences.npy", ()))
+        for name, array in word_arrays(words).items():
+            save_array(build / name, array, *copies.get(name, ()))
+            written(build / name)
+        written(build / "sentences.npy")
+        faiss.write_index(vectors, str(build / "vectors.faiss"))
+        written(build / "vectors.faiss")
+        if len(chunks) > tables.COLUMNAR_FROM:
+            made = chunk_plan.columnar(chunks, list(documents)) \
+                if isinstance(chunks, chunk_plan.PlannedChunks) else None
+            tables.save_tables(build, documents, chunks, text_bytes, made)
+        else:
+            _write_json(build / "chunks.json", encode_chunks(chunks))
+            _write_json(build / "documents.json", {s: documents[s].text for s in documents})
+        structure = structure_json(documents)
+        _write_json(build / "structure.json", structure)
+        _write_json(build / "terms.json", doc_freq)
+        if forms is not None:
+            _write_json(build / "forms.json", forms)  # the speller's word counts (store.word_forms)
+        bm25.save(str(build / "bm25"), show_progress=False)
+        for name, array in kept.items():
+            np.save(build / name, np.ascontiguousarray(array), allow_pickle=False)
+        written(*(p for p in sorted(build.rglob("*")) if p.is_file() and p not in checks))
         manifest = dict(manifest)
         per_source = chunk_plan.counts_by_source(chunks) \
             if isinstance(chunks, chunk_plan.PlannedChunks) else Counter(c.source for c in chunks)
         manifest["documents"] = manifest_documents(documents, per_source)
-        synced.result()
-        manifest["files"], manifest["sizes"], manifest["samples"] = hashed.result()
+        manifest["files"], manifest["sizes"], manifest["samples"] = checksums.gathered(
+            build, {path: check.result() for path, check in sorted(checks.items())})
     _write_json(build / "manifest.json", manifest)
     _fsync(build / "manifest.json")
     final = generation_dir(index_dir, generation)
@@ -392,6 +400,12 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
     _fsync_dir(index_dir)
     _point_to(index_dir, final)
     return final, manifest, structure
+
+
+def _flushed_and_hashed(path: Path):
+    """checksums.of_file(path), once the file is on disk."""
+    _fsync(path)
+    return checksums.of_file(path)
 
 
 def _point_to(index_dir: Path, generation: Path) -> None:
