@@ -49,9 +49,9 @@ from qa.index import checksums, chunk_plan, tables
 from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexMissing, QAError
 from qa.index.kept_documents import manifest_documents, structure_json, text_bytes, text_size
 from qa.index.late_interaction import TokenVectors
-from qa.index.npy_files import save_array
+from qa.index.npy_files import save_vectors
 from qa.index.records import (WORD_FILES, ChunkRecord, StoredDocument, _documents_and_chunks,
-                              encode_chunks, manifest_problem, word_arrays)
+                              encode_chunks, manifest_problem)
 
 CURRENT = "CURRENT"
 BUILD_PREFIX = ".build-"
@@ -179,8 +179,6 @@ def read_live(index_dir: Path, read):
 def _verify_meanwhile(path: Path, manifest: dict):
     """verify_files in a thread, while the caller parses the files (hashing releases the GIL):
     a future whose result() raises IndexDamaged."""
-    from concurrent.futures import ThreadPoolExecutor
-
     pool = ThreadPoolExecutor(max_workers=1)
     checking = pool.submit(verify_files, path, manifest)
     pool.shutdown(wait=False)  # the one thread ends with its task
@@ -297,8 +295,9 @@ def generation_bytes(documents, chunks, vectors, bm25, doc_freq, sentence_vector
         if isinstance(chunks, chunk_plan.PlannedChunks) else sum(len(c.source) for c in chunks))
     terms = sum(len(t) + 6 for t in doc_freq)
     faiss_bytes = int(vectors.ntotal) * (4 * int(vectors.d) + 8)
-    arrays = 2 * sentence_vectors.size + words.vectors.size + 2 * words.scales.size \
-        + 4 * words.ids.size + 4 * words.counts.size + words.projection.to_array().nbytes
+    word_count = words.words if isinstance(words, chunk_plan.PlannedWords) else len(words.ids)
+    arrays = 2 * sentence_vectors.size + (words.projection.components.shape[0] + 6) * word_count \
+        + 4 * len(words.counts) + words.projection.to_array().nbytes
     scores = getattr(bm25, "scores", None) or {}
     bm25_bytes = sum(a.nbytes for a in scores.values() if isinstance(a, np.ndarray)) \
         + sum(len(t) + 6 for t in getattr(bm25, "vocab_dict", None) or {})
@@ -359,14 +358,7 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
             for path in paths:
                 checks[path] = pool.submit(_flushed_and_hashed, path)
 
-        # Arrays whose rows are mostly the previous generation's: those runs copied file to file.
-        copies = copies or {}
-        save_array(build / "sentences.npy", np.asarray(sentence_vectors, dtype=np.float16),
-                   *copies.get("sentences.npy", ()))
-        for name, array in word_arrays(words).items():
-            save_array(build / name, array, *copies.get(name, ()))
-            written(build / name)
-        written(build / "sentences.npy")
+        written(*save_vectors(build, sentence_vectors, words, copies or {}))
         faiss.write_index(vectors, str(build / "vectors.faiss"))
         written(build / "vectors.faiss")
         if len(chunks) > tables.COLUMNAR_FROM:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qa.index import caches, generations, locking, records, store
-from qa.index.chunk_plan import PlannedChunks, previous_ids, rows_by_source
+from qa.index.chunk_plan import PlannedChunks, PlannedWords, previous_ids, rows_by_source
 from qa.index.chunk_batches import _ChunkingProgress, chunk_in_batches
 from qa.ingest.boilerplate import SEGMENT_RULES
 from qa.ingest.chunking import default_token_counter
@@ -342,8 +342,7 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     copies: dict = {}  # runs of rows kept from the previous generation's files
     sentence_vectors = _sentence_matrix(chunks, previous, fresh_sentences, embedder.dimension, copies)
     vocabulary = previous.words.vocabulary_size if previous is not None else embedder_vocabulary(embedder)
-    words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension,
-                          copies)
+    words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
     report(IndexProgress("writing", 0, 1))
     term_counts = term_counts_for(chunks, documents, previous)
@@ -369,7 +368,10 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     final, manifest, structure = generations.write_generation(
         index_dir, manifest, documents, chunks, index, bm25, doc_freq, sentence_vectors, words,
         kept, forms, copies)
-    # The generation as a reader would load it, without reading it back.
+    # The generation as a reader would load it, without reading it back (an update's word
+    # vectors, which were never joined in memory, mapped from their files).
+    if isinstance(words, PlannedWords):
+        words = store.loaded_words(final, words.vocabulary_size, kept)
     snapshot = store.IndexSnapshot(final, manifest, *as_loaded(documents, chunks, final, manifest,
                                                                structure),
                                    index, bm25, doc_freq, sentence_vectors, words=words,

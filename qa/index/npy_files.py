@@ -14,10 +14,30 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.index.records import NPY_LOCK
+from qa.index.chunk_plan import PlannedWords
+from qa.index.records import NPY_LOCK, WORD_FILES, word_arrays
 
 # (first row, end row, first row in the source file): rows of the array equal to the source's.
 Copied = list[tuple[int, int, int]]
+
+
+def save_vectors(folder: Path, sentence_vectors: np.ndarray, words, copies: dict) -> list[Path]:
+    """Write a generation's sentence and word vectors into ``folder`` (``copies``: {file name:
+    (the previous generation's file, runs of rows)}; an update's PlannedWords copy their kept
+    runs from the previous files). Returns the files written."""
+    save_array(folder / "sentences.npy", np.asarray(sentence_vectors, dtype=np.float16),
+               *copies.get("sentences.npy", ()))
+    if isinstance(words, PlannedWords):
+        for part, name in enumerate(WORD_FILES[:3]):
+            save_pieces(folder / name, words.pieces(part),
+                        (words.old.vectors, words.old.scales, words.old.ids)[part],
+                        words.source / name if words.source is not None else None)
+        np.save(folder / WORD_FILES[3], words.counts, allow_pickle=False)
+        np.save(folder / WORD_FILES[4], words.projection.to_array(), allow_pickle=False)
+    else:
+        for name, array in word_arrays(words).items():
+            save_array(folder / name, array)
+    return [folder / "sentences.npy", *(folder / name for name in WORD_FILES)]
 
 
 def save_array(path: Path, array: np.ndarray, source: Path | None = None,
@@ -39,6 +59,31 @@ def save_array(path: Path, array: np.ndarray, source: Path | None = None,
             _copy(src.fileno(), dst.fileno(), (end - first) * row, offset + from_row * row)
             at = end
         _write_all(dst.fileno(), array[at:])
+
+
+def save_pieces(path: Path, pieces: list, old: np.ndarray, source: Path | None) -> None:
+    """Save the rows of ``pieces`` one after the other: arrays, or (first, end) rows of ``old``,
+    the array held by the .npy file ``source``, copied file to file (or from ``old`` when that
+    file is missing or laid out otherwise)."""
+    dtype = old.dtype
+    rows = sum(p[1] - p[0] if isinstance(p, tuple) else len(p) for p in pieces)
+    shaped = np.zeros((0, *old.shape[1:]), dtype)
+    offset = _data_offset(source, shaped) if source is not None else None
+    if offset is None:
+        parts = [old[p[0]:p[1]] if isinstance(p, tuple) else p for p in pieces]
+        np.save(path, np.concatenate(parts).astype(dtype, copy=False) if parts else shaped,
+                allow_pickle=False)
+        return
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+              "shape": (rows, *old.shape[1:])}
+    row = shaped.itemsize * int(np.prod(old.shape[1:], dtype=np.int64))
+    with open(source, "rb", buffering=0) as src, open(path, "wb", buffering=0) as dst:
+        np.lib.format.write_array_header_1_0(dst, header)
+        for piece in pieces:
+            if isinstance(piece, tuple):
+                _copy(src.fileno(), dst.fileno(), (piece[1] - piece[0]) * row, offset + piece[0] * row)
+            else:
+                _write_all(dst.fileno(), np.asarray(piece, dtype))
 
 
 def _data_offset(source: Path, array: np.ndarray) -> int | None:

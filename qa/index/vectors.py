@@ -15,8 +15,8 @@ import numpy as np
 from qa.index import caches, generations, store
 from qa.index.embedder import Embedder, Encoded, encode_chunks_plainly
 from qa.index.late_interaction import PROJECTED_DIMS, Projection, TokenVectors, quantize
-from qa.index.chunk_plan import PlannedChunks, gather
-from qa.index.records import WORD_FILES, search_text
+from qa.index.chunk_plan import PlannedChunks, PlannedWords, gather
+from qa.index.records import search_text
 from qa.index.tables import ChunkTable
 from qa.index.reports import LOADING_MODEL, IndexProgress
 
@@ -200,25 +200,15 @@ def hash_rows(chunks) -> dict[str, int]:
     return {c.hash: row for row, c in enumerate(chunks)}
 
 
-def _word_vectors(chunks, previous, fresh_words, projection, vocabulary_size, dimension,
-                  copies: dict | None = None) -> TokenVectors:
-    """Word vectors of every chunk of the new generation, in chunk order; ``copies`` gets the
-    runs of rows of the previous generation's files they hold (generations.write_generation)."""
+def _word_vectors(chunks, previous, fresh_words, projection, vocabulary_size, dimension):
+    """Word vectors of every chunk of the new generation, in chunk order: a TokenVectors, or
+    for an update a PlannedWords (qa.index.chunk_plan)."""
     if projection is None:  # no chunk at all, nothing to fit on
         projection = Projection.fit(np.zeros((0, dimension), np.float32))
     if isinstance(chunks, PlannedChunks) and previous is not None:
-        # Kept chunks' words a slice per run of rows; a fresh chunk's as embedded or reused.
-        old = previous.words
-        parts = [fresh_words[c.hash] for c in chunks.fresh]
-        copied: list = []
-        vectors, scales, ids = gather([old.vectors, old.scales, old.ids], old.first,
-                                      chunks.runs(), parts, copied=copied)
-        if copies is not None:
-            copies.update({name: (previous.path / name, copied) for name in WORD_FILES[:3]})
-        counts, = gather([old.counts], np.arange(len(old.counts) + 1), chunks.runs(),
-                         [(np.asarray([len(p[2])], np.int32),) for p in parts])
-        return TokenVectors(projection, vectors, scales, ids.astype(np.int32, copy=False),
-                            counts.astype(np.int32, copy=False), vocabulary_size)
+        # Kept chunks' words stay where they are, copied file to file when written.
+        return PlannedWords(chunks, [fresh_words[c.hash] for c in chunks.fresh], projection,
+                            vocabulary_size)
     parts = [fresh_words[c.hash] if c.hash in fresh_words
              else previous.words.of_chunk(previous.row_of_id[c.id]) for c in chunks]
     dims = projection.components.shape[0]
@@ -242,8 +232,8 @@ def _sentence_key(chunk_hash: str, index: int) -> str:
 
 
 def _sentence_matrix(chunks, previous, fresh_sentences, dimension, copies: dict | None = None) -> np.ndarray:
-    """Sentence vectors of every chunk of the new generation, in chunk order (``copies``: as
-    _word_vectors)."""
+    """Sentence vectors of every chunk of the new generation, in chunk order; ``copies`` gets
+    the runs of rows of the previous generation's file they hold (generations.write_generation)."""
     if isinstance(chunks, PlannedChunks) and previous is not None:
         # Kept chunks' sentences a slice per run of rows, as stored (float16).
         first = np.append(previous.sentence_first, len(previous.sentence_vectors))
