@@ -47,7 +47,7 @@ import numpy as np
 
 from qa.index import checksums, chunk_plan, tables
 from qa.errors import DiskFull, IndexBusy, IndexDamaged, IndexMissing, QAError
-from qa.index.kept_documents import manifest_documents, structure_json, text_bytes, text_size
+from qa.index.kept_documents import manifest_documents, structure_json, text_size, write_texts
 from qa.index.late_interaction import TokenVectors
 from qa.index.npy_files import save_vectors
 from qa.index.records import (WORD_FILES, ChunkRecord, StoredDocument, _documents_and_chunks,
@@ -364,7 +364,7 @@ def _write_generation(index_dir, manifest, documents, chunks, vectors, bm25, doc
         if len(chunks) > tables.COLUMNAR_FROM:
             made = chunk_plan.columnar(chunks, list(documents)) \
                 if isinstance(chunks, chunk_plan.PlannedChunks) else None
-            tables.save_tables(build, documents, chunks, text_bytes, made)
+            tables.save_tables(build, documents, chunks, write_texts, made)
         else:
             _write_json(build / "chunks.json", encode_chunks(chunks))
             _write_json(build / "documents.json", {s: documents[s].text for s in documents})

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+import numpy as np
+
 from qa.index.records import StoredDocument
 from qa.index.tables import DocumentTable, is_columnar, load_tables
 
@@ -90,6 +92,40 @@ def text_bytes(documents: Mapping[str, StoredDocument], source: str) -> bytes:
     if table is not None and documents.stored(source):
         return table.raw_text(source)
     return documents[source].text.encode("utf-8", "surrogatepass")
+
+
+def write_texts(handle, documents: Mapping[str, StoredDocument]) -> np.ndarray:
+    """Write each document's UTF-8 text into ``handle``, one after the other; their (documents,
+    2) byte offsets. Kept documents in a row are one slice of the previous generation's file
+    (written one by one, 50k documents took 0.2 s)."""
+    table = _previous_table(documents)
+    starts, ends = (table.offsets[:, 0].tolist(), table.offsets[:, 1].tolist()) if table else ([], [])
+    lengths = np.zeros(len(documents), np.int64)
+    run = None  # (first byte, end byte) of the previous file still to copy
+
+    for i, source in enumerate(documents):
+        if table is not None and documents.stored(source):
+            n = table.number[source]
+            lengths[i] = ends[n] - starts[n]
+            if run is not None and run[1] == starts[n]:
+                run = (run[0], ends[n])
+                continue
+            if run is not None:
+                handle.write(table.blob[run[0]:run[1]])
+            run = (starts[n], ends[n])
+            continue
+        if run is not None:
+            handle.write(table.blob[run[0]:run[1]])
+            run = None
+        data = documents[source].text.encode("utf-8", "surrogatepass")
+        handle.write(data)
+        lengths[i] = len(data)
+    if run is not None:
+        handle.write(table.blob[run[0]:run[1]])
+    offsets = np.zeros((len(documents), 2), np.int64)
+    np.cumsum(lengths, out=offsets[:, 1])
+    offsets[:, 0] = offsets[:, 1] - lengths
+    return offsets
 
 
 def text_size(documents: Mapping[str, StoredDocument], source: str) -> int:

@@ -47,11 +47,12 @@ def is_columnar(files) -> bool:
 
 
 def save_tables(folder: Path, documents: Mapping[str, StoredDocument],
-                chunks: Sequence[ChunkRecord], text_bytes=None, made=None) -> None:
+                chunks: Sequence[ChunkRecord], write_texts=None, made=None) -> None:
     """Write the columnar files of ``documents`` and ``chunks`` into ``folder``;
-    ``text_bytes(documents, source)`` gives a document's UTF-8 text (by default encoded), and
-    ``made`` the chunk columns when the caller has them (qa.index.chunk_plan.columnar)."""
-    text_bytes = text_bytes or (lambda docs, source: docs[source].text.encode("utf-8", "surrogatepass"))
+    ``write_texts(handle, documents)`` writes the documents' UTF-8 texts and gives their byte
+    offsets (qa.index.kept_documents.write_texts), and ``made`` gives the chunk columns when
+    the caller has them (qa.index.chunk_plan.columnar)."""
+    write_texts = write_texts or _write_texts
     columns, spans, kinds, hashes, headings = made or _columns(documents, chunks)
     np.save(folder / "chunks.npy", columns, allow_pickle=False)
     np.save(folder / "chunks-sentences.npy", np.asarray(spans, np.int64).reshape(-1, 2),
@@ -60,14 +61,8 @@ def save_tables(folder: Path, documents: Mapping[str, StoredDocument],
     np.save(folder / "chunks-hashes.npy", hashes, allow_pickle=False)
     (folder / "chunks-headings.json").write_text(json.dumps(list(headings), ensure_ascii=False),
                                                  encoding="utf-8")
-    offsets = np.zeros((len(documents), 2), np.int64)
-    at = 0
     with open(folder / "documents.txt", "wb") as handle:
-        for i, source in enumerate(documents):
-            data = text_bytes(documents, source)  # a kept document's bytes as stored
-            handle.write(data)
-            offsets[i] = at, at + len(data)
-            at += len(data)
+        offsets = write_texts(handle, documents)
     np.save(folder / "documents.npy", offsets, allow_pickle=False)
 
 
@@ -142,6 +137,17 @@ class ChunkTable(Sequence):
                                         self.columns[rows, 2].tolist()):
             found[wanted[document]].append((start, row))
         return found
+
+
+def _write_texts(handle, documents) -> np.ndarray:
+    offsets = np.zeros((len(documents), 2), np.int64)
+    at = 0
+    for i, document in enumerate(documents.values()):
+        data = document.text.encode("utf-8", "surrogatepass")
+        handle.write(data)
+        offsets[i] = at, at + len(data)
+        at += len(data)
+    return offsets
 
 
 def _columns(documents, chunks):
