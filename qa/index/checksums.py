@@ -46,10 +46,20 @@ def matches(path: Path, digest: str, size: int | None, sample: str | None) -> bo
 def of_files(folder: Path, files: list[Path]) -> tuple[dict, dict, dict]:
     """(sha256, size and, for files over WHOLE_HASH_BYTES, sampled sha256) of each of ``files``,
     by name relative to ``folder``."""
-    names = {file: file.relative_to(folder).as_posix() for file in files}
-    sizes = {names[f]: f.stat().st_size for f in files}
-    return ({names[f]: sha256_of(f) for f in files}, sizes,
-            {names[f]: sampled_sha256(f) for f in files if sizes[names[f]] > WHOLE_HASH_BYTES})
+    return gathered(folder, {file: of_file(file) for file in files})
+
+
+def of_file(file: Path) -> tuple[str | None, int, str | None]:
+    """(sha256, size, sampled sha256 or None for a small file) of ``file``."""
+    size = file.stat().st_size
+    return sha256_of(file), size, sampled_sha256(file) if size > WHOLE_HASH_BYTES else None
+
+
+def gathered(folder: Path, checks: dict) -> tuple[dict, dict, dict]:
+    """of_files' three dicts from {file: of_file(file)}."""
+    names = {file: file.relative_to(folder).as_posix() for file in checks}
+    return ({names[f]: c[0] for f, c in checks.items()}, {names[f]: c[1] for f, c in checks.items()},
+            {names[f]: c[2] for f, c in checks.items() if c[2] is not None})
 
 
 def sha256_of(path: Path) -> str | None:

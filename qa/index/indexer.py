@@ -5,6 +5,7 @@ and what a build reports is in qa.index.reports.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -14,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from qa.index import caches, generations, locking, records, store
+from qa.index.chunk_plan import PlannedChunks, PlannedWords, previous_ids, rows_by_source
 from qa.index.chunk_batches import _ChunkingProgress, chunk_in_batches
 from qa.ingest.boilerplate import SEGMENT_RULES
 from qa.ingest.chunking import default_token_counter
@@ -21,6 +23,7 @@ from qa.config import DEFAULT_MAX_FILE_BYTES, MAX_CHUNK_TOKENS
 from qa.ingest.documents import (UNREADABLE, CorpusFile, FileGone, SkipFile, load_document,
                                  read_corpus_file, scan_corpus)
 from qa.index.embedder import Embedder
+from qa.index.kept_documents import AsRead, BuiltDocuments, as_loaded
 from qa.errors import DiskFull, IndexDamaged, IndexIncompatible, IndexMissing, QAError
 from qa.index.late_interaction import TOKENS_FORMAT
 from qa.index.lexical import TERM_RULES
@@ -143,7 +146,7 @@ def _kept_from(unreadable: dict[str, str], corpus: Path, previous) -> list[Corpu
     were: a folder that cannot be read is not a deleted one."""
     if not unreadable or previous is None:
         return []
-    stamps = {s: (d.size, d.mtime_ns) for s, d in previous.documents.items()}
+    stamps = {s: (m["size"], m["mtime_ns"]) for s, m in previous.manifest["documents"].items()}
     stamps.update({s: (m["size"], m["mtime_ns"]) for s, m in previous.manifest.get("skipped", {}).items()})
     root = Path(corpus).resolve()
     return [CorpusFile(root / source, source, size, mtime)
@@ -208,21 +211,18 @@ def _hashes(files: list[CorpusFile], previous, max_bytes: int, warn: Warn,
     deleted or swapped for a symlink since the scan is left out with a warning; one that cannot
     be read is hashed as UNREADABLE, its SkipFile standing for its bytes (the build skips it).
     """
-    known = {}
-    if previous is not None:
-        known = {s: (d.size, d.mtime_ns, d.sha256) for s, d in previous.documents.items()}
-        for source, meta in previous.manifest.get("skipped", {}).items():
-            known[source] = (meta["size"], meta["mtime_ns"], meta["sha256"])
+    # The manifest's entries, not the documents: a large generation's are read on demand.
+    stored = previous.manifest["documents"] if previous is not None else {}
+    skipped = previous.manifest.get("skipped", {}) if previous is not None else {}
+    nothing = {"size": None, "mtime_ns": None, "sha256": None}
+    known = [skipped.get(f.source) or stored.get(f.source, nothing) for f in files]
+    seen = [(m["size"], m["mtime_ns"]) == (f.size, f.mtime_ns) and m["sha256"] != UNREADABLE
+            for f, m in zip(files, known)]
     kept, result, contents = [], {}, {}
-
-    def unseen(file: CorpusFile) -> bool:
-        size, mtime, digest = known.get(file.source, (None, None, None))
-        return (size, mtime) != (file.size, file.mtime_ns) or digest == UNREADABLE
-
-    to_read, read = sum(map(unseen, files)), 0
-    for file in files:
-        size, mtime, digest = known.get(file.source, (None, None, None))
-        if unseen(file):
+    to_read, read = seen.count(False), 0
+    for file, meta, trusted in zip(files, known, seen):
+        digest = meta["sha256"]
+        if not trusted:
             read += 1
             if progress is not None:  # the files not seen before are read here, once
                 progress(IndexProgress("checking", read, to_read, "files"))
@@ -246,12 +246,13 @@ def _unchanged(files, hashes, previous, old_skipped, expected) -> bool:
         return False  # same documents, but BM25 must be recomputed under the new word rules
     if previous.manifest.get("corpus") != expected["corpus"]:
         return False  # a folder that moved (or an index from before folders were recorded)
-    seen = set(previous.documents) | set(old_skipped)
+    stored = previous.manifest["documents"]
+    seen = set(stored) | set(old_skipped)
     if {f.source for f in files} != seen:
         return False
     for source, digest in hashes.items():
-        old = previous.documents.get(source)
-        old_digest = old.sha256 if old else old_skipped[source]["sha256"]
+        old = stored.get(source)
+        old_digest = old["sha256"] if old else old_skipped[source]["sha256"]
         if digest != old_digest:
             return False
     return True
@@ -261,13 +262,15 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
            warn, began):
     report = progress or (lambda p: None)
     old_docs = previous.documents if previous else {}
-    texts: dict[str, tuple[CorpusFile, object]] = {}
+    # The previous generation's documents as its manifest lists them: a document whose hash is
+    # the same is kept without being read (a large generation's texts are read on demand).
+    stored = previous.manifest["documents"] if previous else {}
+    texts: dict[str, tuple[CorpusFile, object]] = {}  # the document read, or None when kept
     skipped: dict[str, dict] = {}
     for done, file in enumerate(files, 1):
         digest = hashes[file.source]
-        old = old_docs.get(file.source)
-        if old is not None and old.sha256 == digest:
-            texts[file.source] = (file, old)
+        if file.source in stored and stored[file.source]["sha256"] == digest:
+            texts[file.source] = (file, None)
         elif file.source in old_skipped and old_skipped[file.source]["sha256"] == digest:
             skipped[file.source] = old_skipped[file.source]
             warn(file.source, old_skipped[file.source]["reason"])
@@ -285,36 +288,41 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     if not texts:
         raise QAError("no readable documents in the corpus folder")
 
-    unchanged = {s for s, (_, doc) in texts.items() if s in old_docs and old_docs[s].sha256 == doc.sha256}
-    new_texts = [doc.text for s, (_, doc) in texts.items() if s not in unchanged]
+    unchanged = {s for s, (_, doc) in texts.items() if doc is None}
+    new_texts = [doc.text for s, (_, doc) in texts.items() if doc is not None]
     chunking = _ChunkingProgress(report, sum(map(len, new_texts)))
-    segments, kept = plan_segments({s: doc for s, (_, doc) in texts.items()}, unchanged, previous)
+    segments, kept = plan_segments(AsRead(texts, old_docs), unchanged, previous)
     counter = default_token_counter()
-    old_chunks: dict[str, list[ChunkRecord]] = {}
-    for chunk in previous.chunks if previous else ():
-        old_chunks.setdefault(chunk.source, []).append(chunk)
+    old_rows = rows_by_source(previous)
     next_id = int(previous.manifest.get("next_chunk_id", 0)) if previous else 0
 
-    documents: dict[str, StoredDocument] = {}
-    chunks: list[ChunkRecord] = []
-    fresh: list[ChunkRecord] = []
+    fresh_documents: dict[str, StoredDocument] = {}
+    as_stored: set[str] = set()
+    chunks = PlannedChunks(previous)  # kept rows of the previous generation, and fresh chunks
     counts = Counter()
     sources: dict[str, list[str]] = {}
     for source, (file, doc) in texts.items():
-        old = old_docs.get(source)
-        # A document not segmented again keeps its segments (plan_segments).
-        segments_hash = _digest(json.dumps(segments[source])) if source in segments else old.segments_hash
-        kind = "unchanged" if old and old.sha256 == doc.sha256 else "updated" if old else "added"
+        meta = stored.get(source)
+        kind = "unchanged" if doc is None else "updated" if meta else "added"
         counts[kind] += 1
         if kind != "unchanged":
             sources.setdefault(kind, []).append(source)
-        documents[source] = StoredDocument(source, doc.text, doc.sha256, doc.format, file.size,
-                                           file.mtime_ns, segments_hash, tuple(doc.page_starts),
-                                           tuple(doc.blocks), doc.title, tuple(doc.locators),
-                                           doc.author, doc.date)
-        if old and old.sha256 == doc.sha256 and old.segments_hash == segments_hash:
-            chunks.extend(old_chunks.get(source, ()))
+        # A document not segmented again keeps its segments (plan_segments).
+        segments_hash = _digest(json.dumps(segments[source])) if source in segments \
+            else meta["segments_hash"]
+        if doc is None and segments_hash == meta["segments_hash"]:
+            if (file.size, file.mtime_ns) == (meta["size"], meta["mtime_ns"]):
+                as_stored.add(source)  # kept as stored, never made an object
+            else:  # touched, not changed: the same document under its new stamp
+                fresh_documents[source] = dataclasses.replace(
+                    old_docs[source], size=file.size, mtime_ns=file.mtime_ns)
+            chunks.keep(old_rows.get(source, ()))
             continue
+        doc = doc if doc is not None else old_docs[source]  # segmented again for boilerplate
+        fresh_documents[source] = StoredDocument(
+            source, doc.text, doc.sha256, doc.format, file.size, file.mtime_ns, segments_hash,
+            tuple(doc.page_starts), tuple(doc.blocks), doc.title, tuple(doc.locators), doc.author,
+            doc.date)
         for span in chunk_in_batches(doc.text, segments[source], counter, chunking.reached,
                                      doc.blocks, doc.title):
             text = doc.text[span.start:span.end]
@@ -322,16 +330,17 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
                                  _chunk_hash(text, span), span.sentences,
                                  span.heading, span.kinds)
             next_id += 1
-            chunks.append(record)
-            fresh.append(record)
+            chunks.add(record)
         chunking.document_done(len(doc.text))
+    documents = BuiltDocuments(list(texts), fresh_documents, as_stored, previous)
     removed_sources = set(old_docs) - set(documents)
-    keep_ids = {c.id for c in chunks}
-    dropped = [c.id for c in (previous.chunks if previous else ()) if c.id not in keep_ids]
+    fresh = chunks.fresh
+    dropped = previous_ids(previous)[chunks.dropped_rows()] if previous else []
 
     vectors, fresh_sentences, fresh_words, projection, embedded = _vectors_for(
         fresh, documents, previous, embedder, index_dir, report)
-    sentence_vectors = _sentence_matrix(chunks, previous, fresh_sentences, embedder.dimension)
+    copies: dict = {}  # runs of rows kept from the previous generation's files
+    sentence_vectors = _sentence_matrix(chunks, previous, fresh_sentences, embedder.dimension, copies)
     vocabulary = previous.words.vocabulary_size if previous is not None else embedder_vocabulary(embedder)
     words = _word_vectors(chunks, previous, fresh_words, projection, vocabulary, embedder.dimension)
     index = _faiss_index(previous, dropped, fresh, vectors, embedder.dimension)
@@ -356,12 +365,17 @@ def _build(index_dir, embedder, expected, files, hashes, contents, previous, old
     }
     seconds = time.perf_counter() - began
     manifest["build_seconds"] = round(seconds, 3)
-    final = generations.write_generation(index_dir, manifest, documents, chunks, index, bm25,
-                                         doc_freq, sentence_vectors, words, kept, forms)
-    # The generation as a reader would load it, without reading it back.
-    snapshot = store.IndexSnapshot(final, generations.manifest_at(final), documents, chunks, index,
-                                   bm25, doc_freq, sentence_vectors, words=words, kept=kept,
-                                   derived={"forms": forms})
+    final, manifest, structure = generations.write_generation(
+        index_dir, manifest, documents, chunks, index, bm25, doc_freq, sentence_vectors, words,
+        kept, forms, copies)
+    # The generation as a reader would load it, without reading it back (an update's word
+    # vectors, which were never joined in memory, mapped from their files).
+    if isinstance(words, PlannedWords):
+        words = store.loaded_words(final, words.vocabulary_size, kept)
+    snapshot = store.IndexSnapshot(final, manifest, *as_loaded(documents, chunks, final, manifest,
+                                                               structure),
+                                   index, bm25, doc_freq, sentence_vectors, words=words,
+                                   kept=kept, derived={"forms": forms})
     generations.remove_leftovers(index_dir, keep=final)
     caches.EmbeddingCache(index_dir, cache_name(embedder), embedder.dimension).clear()
     report(IndexProgress("writing", 1, 1))

@@ -174,11 +174,16 @@ def mapped(path: Path, scattered: bool = False) -> np.ndarray:
     return np.asarray(array)
 
 
-def save_words(path: Path, words: TokenVectors) -> None:
+def word_arrays(words: TokenVectors) -> dict[str, np.ndarray]:
+    """The arrays of the word-vector files (WORD_FILES), as stored."""
     arrays = (words.vectors.astype(np.int8, copy=False), words.scales.astype(np.float16, copy=False),
               words.ids.astype(np.int32, copy=False), words.counts.astype(np.int32, copy=False),
               words.projection.to_array())
-    for name, array in zip(WORD_FILES, arrays):
+    return dict(zip(WORD_FILES, arrays))
+
+
+def save_words(path: Path, words: TokenVectors) -> None:
+    for name, array in word_arrays(words).items():
         np.save(path / name, np.ascontiguousarray(array), allow_pickle=False)
 
 

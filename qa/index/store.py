@@ -258,6 +258,14 @@ KEPT_ARRAYS = ("bm25-tf.npy", "bm25-lengths.npy", "words-docfreq.npy", "lines-ke
                "lines-counts.npy")
 
 
+def loaded_words(path: Path, vocabulary_size: int, kept: dict[str, np.ndarray]) -> TokenVectors:
+    """The word vectors of the generation in ``path``, mapped as a reader maps them, with the
+    doc-freqs the build stored."""
+    words = load_words(path, vocabulary_size)
+    adopt_doc_freq(words, kept)
+    return words
+
+
 def adopt_doc_freq(words: TokenVectors, kept: dict[str, np.ndarray]) -> None:
     """The word pieces' document frequencies the build stored, taken by ``words`` so they are
     not counted again (older generations lack them, or hold another vocabulary's)."""

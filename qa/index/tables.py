@@ -47,34 +47,22 @@ def is_columnar(files) -> bool:
 
 
 def save_tables(folder: Path, documents: Mapping[str, StoredDocument],
-                chunks: Sequence[ChunkRecord]) -> None:
-    """Write the columnar files of ``documents`` and ``chunks`` into ``folder``."""
-    number = {source: i for i, source in enumerate(documents)}
-    headings: dict[str, int] = {}
-    columns = np.zeros((len(chunks), 7), np.int64)
-    spans, kinds = [], []
-    for row, c in enumerate(chunks):
-        columns[row] = (c.id, number[c.source], c.start, c.end, len(c.sentences),
-                        headings.setdefault(c.heading, len(headings)), len(c.kinds))
-        spans.extend(x for span in c.sentences for x in span)
-        kinds.append(c.kinds)
+                chunks: Sequence[ChunkRecord], write_texts=None, made=None) -> None:
+    """Write the columnar files of ``documents`` and ``chunks`` into ``folder``;
+    ``write_texts(handle, documents)`` writes the documents' UTF-8 texts and gives their byte
+    offsets (qa.index.kept_documents.write_texts), and ``made`` gives the chunk columns when
+    the caller has them (qa.index.chunk_plan.columnar)."""
+    write_texts = write_texts or _write_texts
+    columns, spans, kinds, hashes, headings = made or _columns(documents, chunks)
     np.save(folder / "chunks.npy", columns, allow_pickle=False)
     np.save(folder / "chunks-sentences.npy", np.asarray(spans, np.int64).reshape(-1, 2),
             allow_pickle=False)
-    np.save(folder / "chunks-kinds.npy",
-            np.frombuffer("".join(kinds).encode("ascii"), np.uint8), allow_pickle=False)
-    np.save(folder / "chunks-hashes.npy", np.asarray([c.hash for c in chunks], dtype="S40"),
-            allow_pickle=False)
+    np.save(folder / "chunks-kinds.npy", kinds, allow_pickle=False)
+    np.save(folder / "chunks-hashes.npy", hashes, allow_pickle=False)
     (folder / "chunks-headings.json").write_text(json.dumps(list(headings), ensure_ascii=False),
                                                  encoding="utf-8")
-    offsets = np.zeros((len(documents), 2), np.int64)
-    at = 0
     with open(folder / "documents.txt", "wb") as handle:
-        for i, document in enumerate(documents.values()):
-            data = document.text.encode("utf-8", "surrogatepass")
-            handle.write(data)
-            offsets[i] = at, at + len(data)
-            at += len(data)
+        offsets = write_texts(handle, documents)
     np.save(folder / "documents.npy", offsets, allow_pickle=False)
 
 
@@ -151,6 +139,32 @@ class ChunkTable(Sequence):
         return found
 
 
+def _write_texts(handle, documents) -> np.ndarray:
+    offsets = np.zeros((len(documents), 2), np.int64)
+    at = 0
+    for i, document in enumerate(documents.values()):
+        data = document.text.encode("utf-8", "surrogatepass")
+        handle.write(data)
+        offsets[i] = at, at + len(data)
+        at += len(data)
+    return offsets
+
+
+def _columns(documents, chunks):
+    """(columns, sentence spans, kinds, hashes, headings) of ``chunks``, record by record."""
+    number = {source: i for i, source in enumerate(documents)}
+    headings: dict[str, int] = {}
+    columns = np.zeros((len(chunks), 7), np.int64)
+    spans, kinds = [], []
+    for row, c in enumerate(chunks):
+        columns[row] = (c.id, number[c.source], c.start, c.end, len(c.sentences),
+                        headings.setdefault(c.heading, len(headings)), len(c.kinds))
+        spans.extend(x for span in c.sentences for x in span)
+        kinds.append(c.kinds)
+    return (columns, spans, np.frombuffer("".join(kinds).encode("ascii"), np.uint8),
+            np.asarray([c.hash for c in chunks], dtype="S40"), list(headings))
+
+
 def _starts(counts: np.ndarray) -> np.ndarray:
     starts = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=starts[1:])
@@ -212,6 +226,15 @@ class DocumentTable(Mapping):
         if len(self.cache) > CACHED_DOCUMENTS:
             self.cache.popitem(last=False)
         return document
+
+    def raw_text(self, source: str) -> bytes:
+        """The UTF-8 bytes of ``source``'s text, as stored (a build copies them undecoded)."""
+        start, end = self.offsets[self.number[source]].tolist()
+        return self.blob[start:end]
+
+    def raw_size(self, source: str) -> int:
+        start, end = self.offsets[self.number[source]].tolist()
+        return end - start
 
     def __contains__(self, source) -> bool:
         return source in self.number

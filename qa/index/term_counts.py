@@ -51,6 +51,10 @@ def merge_counts(previous: TermCounts | None, new_row_of_old: np.ndarray | None,
     """The counts of a generation of ``chunks`` chunks: those of ``previous`` whose rows
     ``new_row_of_old`` maps to a new row (-1: dropped; kept rows must keep their order), and the
     ``fresh`` ones counted here ({new row: Counter}, with their ``lengths``)."""
+    if previous is not None and len(previous.vocabulary) and new_row_of_old is not None:
+        moved = new_row_of_old[new_row_of_old >= 0]
+        if not len(moved) or np.all(moved[1:] > moved[:-1]):
+            return _merged_in_order(previous, new_row_of_old, fresh, lengths, chunks)
     if previous is not None and len(previous.vocabulary):
         term_of_pair = np.repeat(np.arange(len(previous.vocabulary)), np.diff(previous.indptr))
         rows = new_row_of_old[previous.rows]
@@ -98,6 +102,54 @@ def merge_counts(previous: TermCounts | None, new_row_of_old: np.ndarray | None,
         all_lengths[row] = length
     return TermCounts(vocabulary, indptr, (keys & 0xFFFFFFFF).astype(np.int32),
                       tf.astype(np.int32), all_lengths)
+
+
+def _merged_in_order(previous: TermCounts, new_row_of_old: np.ndarray, fresh: dict[int, Counter],
+                     lengths: dict[int, int], chunks: int) -> TermCounts:
+    """merge_counts when kept rows keep their order (as a build keeps them): each term's kept
+    pairs stay in row order where they were, so the fresh pairs are inserted among them, without
+    a sort key per pair (the general path took 0.45 s for 3 M pairs in a fresh process, this
+    0.05 s)."""
+    rows = new_row_of_old.astype(np.int32)[previous.rows]
+    kept = rows >= 0
+    kept_before = np.zeros(len(rows) + 1, np.int64)
+    np.cumsum(kept, out=kept_before[1:])
+    kept_indptr = kept_before[previous.indptr]  # kept pairs per old term, as offsets
+    rows, tf = rows[kept], previous.tf[kept]
+
+    new_terms = sorted({t for counter in fresh.values() for t in counter} - set(previous.vocabulary))
+    merged = list(previous.vocabulary) + new_terms
+    if new_terms:
+        merged.sort()  # two sorted runs: linear
+    number = {term: i for i, term in enumerate(merged)}
+    # Kept pairs before each merged term: an old term's own offset, a new one's that of the next
+    # old term after it.
+    old_at = np.fromiter((number[t] for t in previous.vocabulary), np.int64, len(previous.vocabulary))
+    starts = np.zeros(len(merged) + 1, np.int64)
+    is_old = np.zeros(len(merged), bool)
+    is_old[old_at] = True
+    starts[old_at] = kept_indptr[:-1]
+    starts[-1] = kept_indptr[-1]
+    for i in np.flatnonzero(~is_old)[::-1].tolist():
+        starts[i] = starts[i + 1]
+    pairs = sorted((number[t], row, n) for row, counter in fresh.items() for t, n in counter.items())
+    at = [int(starts[t] + np.searchsorted(rows[starts[t]:starts[t + 1]] if is_old[t] else rows[:0],
+                                          row)) for t, row, _ in pairs]
+    rows = np.insert(rows, at, [row for _, row, _ in pairs]).astype(np.int32, copy=False)
+    tf = np.insert(tf.astype(np.int32, copy=False), at, [n for _, _, n in pairs])
+    per_term = np.diff(starts)
+    per_term = per_term + np.bincount([t for t, _, _ in pairs], minlength=len(merged)).astype(np.int64)
+    alive = per_term > 0  # a term no chunk holds any more is dropped
+    vocabulary = [t for t, keep in zip(merged, alive.tolist()) if keep]
+    indptr = np.zeros(len(vocabulary) + 1, np.int64)
+    np.cumsum(per_term[alive], out=indptr[1:])
+
+    all_lengths = np.zeros(chunks, np.int64)
+    moved = new_row_of_old >= 0
+    all_lengths[new_row_of_old[moved]] = previous.lengths[moved]
+    for row, length in lengths.items():
+        all_lengths[row] = length
+    return TermCounts(vocabulary, indptr, rows, tf, all_lengths)
 
 
 def bm25_from_counts(counts: TermCounts):

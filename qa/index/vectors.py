@@ -15,7 +15,9 @@ import numpy as np
 from qa.index import caches, generations, store
 from qa.index.embedder import Embedder, Encoded, encode_chunks_plainly
 from qa.index.late_interaction import PROJECTED_DIMS, Projection, TokenVectors, quantize
+from qa.index.chunk_plan import PlannedChunks, PlannedWords, gather
 from qa.index.records import search_text
+from qa.index.tables import ChunkTable
 from qa.index.reports import LOADING_MODEL, IndexProgress
 
 EMBED_BATCH = 128
@@ -46,8 +48,8 @@ def _vectors_for(fresh, documents, previous, embedder, index_dir, report):
     sentences: dict[str, np.ndarray] = {}
     words: dict[str, WordParts] = {}
     reusable: dict[str, int] = {}
-    if previous is not None:
-        reusable = {c.hash: row for row, c in enumerate(previous.chunks)}
+    if previous is not None and fresh:
+        reusable = hash_rows(previous.chunks)
     resume = _ResumeCache(index_dir)
     cache = caches.EmbeddingCache(index_dir, cache_name(embedder), dim)
     sentence_cache = caches.EmbeddingCache(index_dir, cache_name(embedder) + "#sentences", dim)
@@ -191,12 +193,24 @@ def _word_key(chunk_hash: str, index) -> str:
     return hashlib.sha1(f"{chunk_hash}:w{index}".encode()).hexdigest()
 
 
-def _word_vectors(chunks, previous, fresh_words, projection, vocabulary_size, dimension) -> TokenVectors:
-    """Word vectors of every chunk of the new generation, in chunk order."""
-    parts = [fresh_words[c.hash] if c.hash in fresh_words
-             else previous.words.of_chunk(previous.row_of_id[c.id]) for c in chunks]
+def hash_rows(chunks) -> dict[str, int]:
+    """Row of each chunk text hash (the last, for a text in several chunks)."""
+    if isinstance(chunks, ChunkTable):
+        return {h.decode("ascii"): row for row, h in enumerate(chunks.hashes.tolist())}
+    return {c.hash: row for row, c in enumerate(chunks)}
+
+
+def _word_vectors(chunks, previous, fresh_words, projection, vocabulary_size, dimension):
+    """Word vectors of every chunk of the new generation, in chunk order: a TokenVectors, or
+    for an update a PlannedWords (qa.index.chunk_plan)."""
     if projection is None:  # no chunk at all, nothing to fit on
         projection = Projection.fit(np.zeros((0, dimension), np.float32))
+    if isinstance(chunks, PlannedChunks) and previous is not None:
+        # Kept chunks' words stay where they are, copied file to file when written.
+        return PlannedWords(chunks, [fresh_words[c.hash] for c in chunks.fresh], projection,
+                            vocabulary_size)
+    parts = [fresh_words[c.hash] if c.hash in fresh_words
+             else previous.words.of_chunk(previous.row_of_id[c.id]) for c in chunks]
     dims = projection.components.shape[0]
     return TokenVectors(
         projection,
@@ -217,8 +231,19 @@ def _sentence_key(chunk_hash: str, index: int) -> str:
     return hashlib.sha1(f"{chunk_hash}:{index}".encode()).hexdigest()
 
 
-def _sentence_matrix(chunks, previous, fresh_sentences, dimension) -> np.ndarray:
-    """Sentence vectors of every chunk of the new generation, in chunk order."""
+def _sentence_matrix(chunks, previous, fresh_sentences, dimension, copies: dict | None = None) -> np.ndarray:
+    """Sentence vectors of every chunk of the new generation, in chunk order; ``copies`` gets
+    the runs of rows of the previous generation's file they hold (generations.write_generation)."""
+    if isinstance(chunks, PlannedChunks) and previous is not None:
+        # Kept chunks' sentences a slice per run of rows, as stored (float16).
+        first = np.append(previous.sentence_first, len(previous.sentence_vectors))
+        parts = [(np.asarray(fresh_sentences[c.hash], dtype=np.float16).reshape(-1, dimension),)
+                 for c in chunks.fresh]
+        copied: list = []
+        matrix, = gather([previous.sentence_vectors], first, chunks.runs(), parts, copied=copied)
+        if copies is not None:
+            copies["sentences.npy"] = (previous.path / "sentences.npy", copied)
+        return matrix.astype(np.float16, copy=False)
     parts = []
     for chunk in chunks:
         if chunk.hash in fresh_sentences:
