@@ -44,6 +44,7 @@ from qa.search.retrieval import (
     normalized_score_fusion,
     rerank_by_phrases,
     rerank_by_words,
+    shingles,
     within,
 )
 
@@ -99,7 +100,7 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
     # Copies collapsed first, so the word re-rank sees RERANK_HEAD distinct passages.
     head = [row for row, _ in fused[: max(4 * k, 2 * RERANK_HEAD)]]
     score_of = dict(fused)
-    kept = collapse_near_duplicates(head, grams_of=lambda i: snap.chunk_shingles(head[i]),
+    kept = collapse_near_duplicates(head, grams_of=lambda i: _shingles(snap, head[i]),
                                     limit=max(k, RERANK_HEAD))
     if words is not None and len(word_ids):
         reranked = rerank_by_words([(row, score_of[row]) for row in kept],
@@ -111,6 +112,15 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
     timings["search"] = time.perf_counter() - t1
     passages = [engine.passage(row, score_of[row]) for row in kept]
     return Retrieval(passages, kept, dict(dense), dict(lexical), vector, timings)
+
+
+def _shingles(snap, row: int) -> frozenset:
+    """Word 4-grams of chunk ``row`` (for collapsing copies), computed once per generation."""
+    kept = snap.derived.setdefault("shingles", {})
+    grams = kept.get(row)
+    if grams is None:
+        grams = kept[row] = shingles(snap.chunk_text(snap.chunks[row]))
+    return grams
 
 
 def _rows_around(snap, spans: Sequence[tuple[str, int, int]]) -> list[int]:

@@ -38,7 +38,6 @@ class IndexSnapshot:
     sentence_first: np.ndarray | None = None
     words: TokenVectors | None = None
     _terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
-    _shingles: dict[int, frozenset] = field(default_factory=dict, repr=False)
     # What later stages derive from this generation once and keep with it (a speller, say).
     derived: dict = field(default_factory=dict, repr=False)
     # What the next build reuses (KEPT_ARRAYS), when the generation has them.
@@ -72,15 +71,6 @@ class IndexSnapshot:
 
             chunk = self.chunks[row]
             cached = self._terms[row] = terms(search_text(self.chunk_text(chunk), chunk.heading))
-        return cached
-
-    def chunk_shingles(self, row: int) -> frozenset:
-        """Word 4-grams of chunk ``row`` (for collapsing copies), computed once per snapshot."""
-        cached = self._shingles.get(row)
-        if cached is None:
-            from qa.search.retrieval import shingles
-
-            cached = self._shingles[row] = shingles(self.chunk_text(self.chunks[row]))
         return cached
 
     @property
