@@ -40,3 +40,26 @@ def test_slip_kinds():
     assert not typing_slip("mullet", "bullet")  # a changed letter
     assert one_slip("mullet", "bullet") and one_slip("demnad", "demand")
     assert not one_slip("abc", "abd") and not one_slip("nato", "natoxx")
+
+
+def test_candidates_are_exactly_the_words_one_slip_from_the_word_or_its_stem():
+    """The lookups of a word's own slips find what a scan of every document word finds."""
+    import random
+
+    from qa.index.lexical import STOP_WORDS, stem
+    from qa.search.spelling import MIN_LENGTH
+
+    texts = TEXTS + ["Ministers discussed the availability of forces, the ministries' démarches, "
+                     "and whether demanding answers was wise; the committees reconvened."]
+    s = Speller(texts, LEXICON)
+    known = [k for k in s.count if len(k) >= MIN_LENGTH - 1 and k not in STOP_WORDS]
+    rng = random.Random(3)
+    words = ["demnad", "stoltenbreg", "grushkoo", "minsiters", "committes", "démarchs", "xyzq"]
+    for word in rng.sample(known, 12):
+        i = rng.randrange(len(word))
+        words += [word[:i] + word[i + 1:], word[:i] + "e" + word[i:], word[::-1]]
+    for word in words:
+        forms = {word, stem(word)}
+        expected = {k for k in known if abs(len(k) - len(word)) <= 2 and any(
+            typing_slip(form, k) or typing_slip(form, stem(k)) for form in forms)}
+        assert set(s._candidates(word)) == expected, word
