@@ -114,11 +114,18 @@ def retrieve(engine, text: str, weights: dict[str, float] | None, k: int = 5,
     return Retrieval(passages, kept, dict(dense), dict(lexical), vector, timings)
 
 
+# Chunks whose shingles are kept at once (a few KB each): a long-running server on a large index
+# would otherwise keep those of every chunk it ever considered.
+SHINGLES_KEPT = 20_000
+
+
 def _shingles(snap, row: int) -> frozenset:
-    """Word 4-grams of chunk ``row`` (for collapsing copies), computed once per generation."""
+    """Word 4-grams of chunk ``row`` (for collapsing copies), kept with the generation."""
     kept = snap.derived.setdefault("shingles", {})
     grams = kept.get(row)
     if grams is None:
+        if len(kept) >= SHINGLES_KEPT:
+            kept.clear()
         grams = kept[row] = shingles(snap.chunk_text(snap.chunks[row]))
     return grams
 
