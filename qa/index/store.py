@@ -21,6 +21,11 @@ from qa.index.records import (SCHEMA, ChunkRecord, StoredDocument, _documents_an
 from qa.index.tables import ChunkTable, RowOfId, is_columnar, load_tables
 from qa.index.term_counts import BM25_PARAMS, bm25_from_counts, counts_of, merge_counts
 
+# Chunks whose terms a snapshot keeps at once (questions read about 20 each): a long-running
+# server on a large index would otherwise keep those of every chunk it ever considered.
+TERMS_KEPT = 20_000
+
+
 @dataclass
 class IndexSnapshot:
     """One finished generation, loaded in memory."""
@@ -64,11 +69,13 @@ class IndexSnapshot:
         return found
 
     def chunk_terms(self, row: int) -> list[str]:
-        """BM25 terms of chunk ``row``, computed once per snapshot."""
+        """BM25 terms of chunk ``row``, kept with the snapshot (TERMS_KEPT chunks' at most)."""
         cached = self._terms.get(row)
         if cached is None:
             from qa.index.lexical import terms
 
+            if len(self._terms) >= TERMS_KEPT:
+                self._terms.clear()
             chunk = self.chunks[row]
             cached = self._terms[row] = terms(search_text(self.chunk_text(chunk), chunk.heading))
         return cached
