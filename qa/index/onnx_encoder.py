@@ -17,6 +17,8 @@ import hashlib
 import json
 import os
 import threading
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -137,10 +139,6 @@ class OnnxMiniLM:
         if threads <= 1 or len(batches) < 2:
             yield from map(run, batches)
             return
-        from concurrent.futures import ThreadPoolExecutor
-
-        from collections import deque
-
         with ThreadPoolExecutor(min(threads, len(batches)), thread_name_prefix="qa-encoder") as pool:
             running = deque()
             for batch in batches:  # a few batches ahead at most

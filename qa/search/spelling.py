@@ -114,7 +114,7 @@ class Speller:
         slips = {a + ch + b for a, b in cuts for ch in self._letters}
         slips |= {a + b[1] + b[0] + b[2:] for a, b in cuts if len(b) > 1 and b[0] != b[1]}
         if len(form) > MIN_LENGTH:
-            slips |= {a + b[1:] for a, b in cuts if b}
+            slips |= _deletions(form)
         return slips
 
     def correction(self, word: str) -> str | None:
