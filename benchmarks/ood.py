@@ -9,9 +9,9 @@ question of the question file (the turns of a conversation in order through one
 ``qa.engine.Conversation``, a single question on a fresh one) and prints a Markdown table beside a
 txtai-style hybrid paragraph baseline over the same pages with the same bundled model.
 
-`debian-reference` is the DEV set (failures may be listed with --failures); `debian-handbook` and
-`gnu-m4` are HELD-OUT: only aggregate figures are printed for them, never their questions or
-answers.
+`debian-reference` and `git-doc` are DEV sets (failures may be listed with --failures);
+`debian-handbook` and `gnu-m4` are HELD-OUT: only aggregate figures are printed for them, never
+their questions or answers.
 
 Only public pieces of qa are used (Engine, Conversation and the fields of an Answer); the page text
 the baseline and the question checker read is extracted here with lxml, independently of qa's
@@ -56,6 +56,13 @@ COLLECTIONS = {
         "include": re.compile(r"\.html?(\.gz)?$"),
         "questions": QUESTIONS / "gnu-m4.jsonl",
         "role": "held-out",
+    },
+    "git-doc": {
+        "package": "git-doc",
+        "source": Path("/usr/share/doc/git-doc"),
+        "include": re.compile(r"\.html?(\.gz)?$"),  # with the howto/ and technical/ subfolders
+        "questions": QUESTIONS / "git-doc.jsonl",
+        "role": "dev",
     },
 }
 
