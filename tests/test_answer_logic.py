@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from qa.answer.sentences import (
     Candidate,
     Scored,
@@ -15,7 +17,7 @@ from qa.answer.sentences import (
     select_sentences,
     unseen_terms,
 )
-from qa.answer.completion import complete_sentences, group_citations, quote_balance
+from qa.answer.completion import complete_sentences, defined_by, group_citations, quote_balance
 from qa.answer.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
 from qa.index.lexical import terms
 from qa.results import Answer, Citation, Turn
@@ -429,3 +431,29 @@ def test_a_quote_cut_by_a_chunk_boundary_is_made_whole_from_the_next_passage():
     done = complete_sentences(chosen, [first, elsewhere, second])
     # The two halves of the quote stand together, in text order, before the other article.
     assert [s.candidate.text[:6] for s in done] == ['"If it', "It is ", "Anothe"]
+
+
+def _kinds(sentences, kinds):
+    """``sentences`` with one kind letter each (as qa.ingest.chunking gives them)."""
+    return [dataclasses.replace(c, kind=k) for c, k in zip(sentences, kinds)]
+
+
+def test_a_description_is_quoted_after_the_terms_it_defines():
+    page = _kinds(_passage("OPTIONS", "-n", "--numbered", "Sort output by the number of commits.",
+                           "It counts merges too.", "-s", "Give a summary only."), "hddttdt")
+    # The best sentence is the description: the answer names the option it describes.
+    done = complete_sentences([Scored(page[3], 2.0, 0.9)], [page])
+    assert [s.candidate.text for s in done] == ["-n", "--numbered", "Sort output by the number of commits."]
+    # Its second sentence is labelled too, with the first between (a citation is one span).
+    assert [s.candidate.position for s in complete_sentences([Scored(page[4], 2.0, 0.9)], [page])] \
+        == [1, 2, 3, 4]
+    assert defined_by(page, 6) == [page[5]]
+    # Not further back than that, nor across a heading, nor for a term itself.
+    assert defined_by(_kinds(_passage("-n", "One.", "Two.", "Three."), "dttt"), 3) == []
+    assert defined_by(_kinds(_passage("-n", "Usage", "One."), "dht"), 2) == []
+    assert defined_by(page, 2) == [] and defined_by(page, 0) == []
+    # A label takes no room from a runner-up: a 440-character answer keeps both sentences.
+    long = _kinds(_passage("--a-rather-long-option-name=<value>", "D" * 200 + "."), "dt")
+    other = _passage("C" * 200 + ".", passage=1, start=10_000)
+    done = complete_sentences([Scored(long[1], 2.0, 0.9), Scored(other[0], 1.0, 0.5)], [long, other])
+    assert [(s.candidate.passage, s.candidate.position) for s in done] == [(0, 0), (0, 1), (1, 0)]

@@ -177,3 +177,45 @@ def test_every_content_sentence_lands_in_exactly_one_chunk(blocks, furniture_at,
 def test_broken_markup_never_raises(markup):
     converted = html_to_text(markup)
     assert converted is None or isinstance(converted.text, str)
+
+
+def test_definition_terms_are_their_own_kind_and_stay_with_their_description():
+    options = "".join(f"<dt>-{chr(97 + i)}</dt><dt>--option-{i}</dt><dd><p>" +
+                      " ".join(f"Option {i} changes setting number {j} of the widget." for j in range(6)) +
+                      "</p></dd>" for i in range(12))
+    converted = html_to_text(f"<html><body><h1>Widget</h1><h2>Options</h2><dl>{options}</dl></body></html>")
+    [(source, chunks)] = chunks_of({"page.html": (converted.text, converted.blocks)}, 120).items()
+    text = converted.text
+    assert len(chunks) > 3
+    kinds = {text[s:e]: k for c in chunks for (s, e), k in zip(c.sentences, c.kinds)}
+    assert kinds["-a"] == kinds["--option-0"] == "d" and kinds["Widget"] == "h"
+    assert kinds["Option 0 changes setting number 0 of the widget."] == "t"
+    for chunk in chunks:  # a chunk never ends with a term: it goes with what defines it
+        assert not chunk.kinds.endswith("d"), [text[s:e] for s, e in chunk.sentences]
+
+
+MANUAL = """<html><head><title>git-shortlog(1)</title></head><body><h1>git-shortlog(1)</h1>
+<h2>NAME</h2><p>git-shortlog - Summarize git log output</p>
+<h2>OPTIONS</h2><dl>
+<dt>-n</dt><dt>--numbered</dt><dd><p>Sort output according to the number of commits per author
+instead of author alphabetic order.</p></dd>
+<dt>-s</dt><dt>--summary</dt><dd><p>Suppress commit description and provide a commit count
+summary only.</p></dd>
+<dt>-e</dt><dt>--email</dt><dd><p>Show the email address of each author.</p></dd>
+</dl></body></html>"""
+
+
+def test_an_answer_from_a_definition_list_names_the_term(tmp_path, real_embedder):
+    from qa.engine import Engine
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "git-shortlog.html").write_text(MANUAL, encoding="utf-8")
+    engine = Engine(corpus, tmp_path / "index", real_embedder)
+    engine.sync()
+    answer = engine.ask("Which option sorts authors by how many commits they made?")
+    assert answer.found
+    assert answer.text.startswith("-n, --numbered: Sort output according to the number of commits")
+    first = answer.citations[0]
+    assert first.text.startswith("-n") and first.text.endswith("alphabetic order.")
+    assert engine.snapshot.documents[first.source].text[first.start:first.end] == first.text

@@ -24,7 +24,7 @@ from qa.answer.sentences import (
     select_sentences,
     unseen_terms,
 )
-from qa.answer.completion import complete_sentences, group_citations
+from qa.answer.completion import complete_sentences, defined_by, group_citations
 from qa.answer.scorer import scorer_input
 from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
 from qa.index.late_interaction import TOKEN_WEIGHT
@@ -200,14 +200,16 @@ RESCORED = 8
 SCORER_WEIGHT = 1.0
 
 
-def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str]):
+def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str],
+            sentences: Sequence[Sequence[Candidate]] = ()):
     """``scored`` with the scorer's judgement added to its head, and the best probability the
-    scorer gave (None without a scorer). ``headings[p]``: the heading path of passage ``p``."""
+    scorer gave (None without a scorer). ``headings[p]``: the heading path of passage ``p``;
+    ``sentences[p]``: its sentences, for the terms a description defines."""
     scorer = getattr(engine, "scorer", None)
     if scorer is None or not scored or RESCORED <= 0:
         return scored, None
     head = sorted(scored, key=lambda s: -s.score)[:RESCORED]
-    texts = [scorer_input(_with_header(engine, item.candidate), headings[item.candidate.passage])
+    texts = [scorer_input(_labelled(engine, item.candidate, sentences), headings[item.candidate.passage])
              for item in head]
     probabilities = 1.0 / (1.0 + np.exp(-scorer.scores(question, texts)))
     boost = {id(item): float(p) for item, p in zip(head, probabilities)}
@@ -215,6 +217,19 @@ def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str]
                                     answer=boost[id(item)])
                 if id(item) in boost else item for item in scored]
     return rescored, float(probabilities.max())
+
+
+def _labelled(engine, sentence: Candidate, sentences: Sequence[Sequence[Candidate]]) -> str:
+    """A sentence as the scorer reads it: a table row after its header (see _with_header), a
+    description after the terms it defines ("--numbered: Sort output according to ...")."""
+    if sentence.kind == "r":
+        return _with_header(engine, sentence)
+    if sentence.passage < len(sentences):
+        terms = [c.text for c in defined_by(sentences[sentence.passage], sentence.position)
+                 if c.kind == "d"]
+        if terms:
+            return f"{', '.join(terms)}: {sentence.text}"
+    return sentence.text
 
 
 def _with_header(engine, sentence: Candidate) -> str:
@@ -252,6 +267,18 @@ def _quoted(sentence: Candidate) -> str:
     if sentence.kind == "c":
         return "\n" + "\n".join(line.rstrip() for line in sentence.text.splitlines()) + "\n"
     return " ".join(sentence.text.split())
+
+
+def _joined(group: Sequence[Candidate]) -> str:
+    """The sentences of one citation as the answer shows them: the terms of a definition list
+    joined by commas and followed by a colon ("-n, --numbered: Sort output ...")."""
+    out = ""
+    for i, sentence in enumerate(group):
+        if i:
+            out += ", " if group[i - 1].kind == "d" and sentence.kind == "d" else \
+                ": " if group[i - 1].kind == "d" else " "
+        out += _quoted(sentence)
+    return out
 
 
 def answer_question(engine, question: str, history: Sequence[Turn],
@@ -296,7 +323,7 @@ def answer_question(engine, question: str, history: Sequence[Turn],
                           for position, (s, e) in enumerate(passage.sentences)])
         for sentence in sentences[-1]:
             # A heading is a label, not an answer.
-            if chunk.kind(sentence.position) == "h" or is_question(sentence.text) or \
+            if chunk.kind(sentence.position) in ("h", "d") or is_question(sentence.text) or \
                     _repeats(sentence, said, kind):
                 continue
             candidates.append(sentence)
@@ -308,7 +335,8 @@ def answer_question(engine, question: str, history: Sequence[Turn],
     scored = score_sentences(candidates, query.sentence_terms(), snap.doc_freq, len(snap.chunks),
                              [passage_prior(rank) for rank in range(len(pool))],
                              kind, similarity)
-    scored, best_answer = rescore(engine, query.text, scored, [snap.chunks[r].heading for _, r in pool])
+    scored, best_answer = rescore(engine, query.text, scored, [snap.chunks[r].heading for _, r in pool],
+                                  sentences)
     chosen = complete_sentences(select_sentences(scored, expected_type=kind), sentences, kind=kind)
     coverage = max((passage_coverage(query.terms, snap.chunk_terms(row), snap.doc_freq,
                                      len(snap.chunks)) for _, row in pool), default=0.0)
@@ -340,6 +368,6 @@ def answer_question(engine, question: str, history: Sequence[Turn],
                                   doc.text[first.start:last.end], line_of(doc.text, first.start),
                                   passage, page_of(doc.page_starts, first.start),
                                   locator_at(doc.locators, first.start)))
-        parts.append(f"{' '.join(_quoted(g.candidate) for g in group)} [{n}]")
+        parts.append(f"{_joined([g.candidate for g in group])} [{n}]")
     return Answer(question, True, " ".join(parts), tuple(citations), tuple(found.passages),
                   confidence, query.text, found.timings, evidence)

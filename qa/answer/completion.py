@@ -74,6 +74,7 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
                for source, by_start in in_document.items()}
     out = sorted(chosen, key=lambda s: -s.score)
     linked: list[tuple[Candidate, Candidate]] = []
+    labels: set[Candidate] = set()  # the terms quoted as labels
     # Neutral on held-out benchmark questions (gold in answer unchanged on both sets); it mends
     # answers like the Lavrov one above.
     lacks_kind = bool(out) and kind is not None and \
@@ -86,6 +87,9 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
         added = _completion(item.candidate, document, at)
         if added == [] and lacks_kind and item is out[0]:
             added = _holding(kind, item.candidate, document, at)
+        label = defined_by(document, at)
+        if label:
+            added = label + (added or [])
         if added is None:
             if item.candidate.text.rstrip().endswith(":") and len(out) > 1:
                 out.remove(item)  # introduces what it cannot show: says nothing on its own
@@ -95,21 +99,52 @@ def complete_sentences(chosen: Sequence[Scored], sentences: Sequence[Sequence[Ca
         added = [a for a in added if (a.source, a.start) not in have]
         if not added:
             continue
-        extra = sum(len(a.text) + 1 for a in added)
+        # A description's terms are a label: they make no room by dropping a runner-up.
+        extra = sum(len(a.text) + 1 for a in added if a.kind != "d")
         droppable = [s for s in out if s.score < item.score and s.overlap > 0]  # not completions
-        room = sum(len(s.candidate.text) + 1 for s in out) + extra - max_chars
+        room = sum(len(s.candidate.text) + 1 for s in out if s.candidate not in labels) + extra - max_chars
         dropped = []
         while room > 0 and droppable:
             weakest = droppable.pop()
             dropped.append(weakest)
             room -= len(weakest.candidate.text) + 1
-        allowed = CODE_EXTRA_CHARS if added[0].kind == "c" else \
-            LIST_EXTRA_CHARS if _LIST_OPENS.match(added[0].text) else 0
+        rest = [a for a in added if a not in label]
+        allowed = 0 if not rest else CODE_EXTRA_CHARS if rest[0].kind == "c" else \
+            LIST_EXTRA_CHARS if _LIST_OPENS.match(rest[0].text) else 0
         if room > allowed:
             continue
         out = [s for s in out if s not in dropped]
         out.extend(Scored(a, item.score, 0.0) for a in added)
+        labels.update(a for a in added if a.kind == "d")
     return readable_order(out, linked)
+
+
+# A description's terms are found this many sentences back at most (a description's second
+# sentence is still labelled), and at most MAX_TERMS of them ("-n", "--numbered").
+TERM_REACH = 2
+MAX_TERMS = 4
+
+
+def defined_by(document: Sequence[Candidate], at: int) -> list[Candidate]:
+    """When ``document[at]`` describes the term(s) of a definition list (an option, a function's
+    signature, a glossary word), those terms and any sentence between them and it, in text
+    order; else []. ``document``: sentences in text order, adjacent ones following each other."""
+    current, between = document[at], []
+    if current.kind == "d":
+        return []
+    i = at - 1
+    while i >= 0 and document[i].kind != "d":
+        if len(between) + 1 >= TERM_REACH or document[i].kind not in ("t", "c") or \
+                current.start - document[i].end > ADJACENT_GAP:
+            return []
+        between.insert(0, document[i])
+        current, i = document[i], i - 1
+    terms = []
+    while i >= 0 and document[i].kind == "d" and len(terms) < MAX_TERMS and \
+            current.start - document[i].end <= ADJACENT_GAP:
+        terms.insert(0, document[i])
+        current, i = document[i], i - 1
+    return terms + between if terms else []
 
 
 def _holding(kind: str, sentence: Candidate, document: Sequence[Candidate],

@@ -16,10 +16,11 @@ from qa.index.late_interaction import Projection, TokenVectors
 from qa.ingest.html import Block
 from qa.results import Locator
 
-SCHEMA = 6  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
+SCHEMA = 7  # 2: sentence vectors (sentences.npy); 3: word vectors (words-*.npy);
 # 4: a list marker ("1.") is part of its item's sentence; 5: structured HTML and Markdown
 # (structure.json), headings kept, chunks know their heading path; 6: office, mail, notebook and
-# table formats, locators (slide, chapter, message) and metadata (title, author, date) per document
+# table formats, locators (slide, chapter, message) and metadata (title, author, date) per document;
+# 7: the terms of definition lists are sentences of their own kind ("d")
 
 Span = tuple[int, int]
 

@@ -47,7 +47,8 @@ class ChunkSpan:
     tokens: int
     heading: str = ""  # the headings it sits under: "Installation > On Windows"
     # One letter per sentence: "h" a heading (a label, not an answer), "c" lines of code, "r" a
-    # table row, "t" text.
+    # table row, "d" the term a definition list defines (an option, a function's signature, a
+    # glossary word: what the text after it is about), "t" text.
     kinds: str = ""
 
     @property
@@ -261,8 +262,13 @@ def chunk_segments(
             starts_section = unit.level and any(not u.level for u in current)
             too_long = current and unit.span[1] - current[0].span[0] > MAX_CHUNK_CHARS
             if current and (used + unit.tokens > max_tokens or starts_section or too_long):
-                chunks.append(_chunk(current, used, heading))
-                current, used = [], 0
+                # Terms of a definition list go with the description that follows them.
+                terms = len(current) - len("".join(u.kind for u in current).rstrip("d"))
+                kept = current[len(current) - terms:] if 0 < terms < len(current) and \
+                    not starts_section else []
+                current = current[:len(current) - len(kept)]
+                chunks.append(_chunk(current, used - sum(u.tokens for u in kept), heading))
+                current, used = kept, sum(u.tokens for u in kept)
             if unit.level:
                 path = [(level, name) for level, name in path if level < unit.level]
                 path.append((unit.level, heading_name(text[unit.span[0]:unit.span[1]])))
@@ -304,7 +310,7 @@ def _units(text: str, segments: Sequence[Span], counter: TokenCounter, max_token
                 elif block.kind == "code":
                     group.extend((span, 0, "c") for span in _code_lines(text, block, counter, max_tokens))
                 else:
-                    kind = "r" if block.kind == "row" else "t"
+                    kind = {"row": "r", "term": "d"}.get(block.kind, "t")
                     group.extend((span, 0, kind) for span in split_sentences(text, block.start, block.end))
         else:
             levels = [(span, _heading_level(text, span, start == segments[0][0]))
