@@ -90,6 +90,48 @@ class Encoder(torch.nn.Module):
         return self.scorer.encode(hidden, attention_mask)
 
 
+def load_shipped(model: Scorer, path: Path) -> None:
+    """Start from a shipped int8 scorer (``--init``): each weight matrix is dequantised (int8 minus
+    its zero point, times its scale; ONNX holds it transposed) and found by the bias its product
+    is added to; biases and layer norms are stored as they are."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    stored = {init.name: numpy_helper.to_array(init) for init in graph.initializer}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    state = {}
+    for node in graph.node:
+        if node.op_type != "MatMulInteger":
+            continue
+        weight = next(name for name in node.input if name.endswith("_quantized") and name in stored)
+        frontier, bias = list(node.output), None
+        while frontier and bias is None:
+            for consumer in consumers.get(frontier.pop(0), []):
+                biases = [n for n in consumer.input if n.endswith(".bias") and n in stored]
+                if consumer.op_type == "Add" and biases:
+                    bias = biases[0]
+                    break
+                frontier.extend(consumer.output)
+        base = weight[: -len("_quantized")]
+        matrix = (stored[weight].astype(np.float32) - stored[base + "_zero_point"].astype(np.float32)) \
+            * stored[base + "_scale"]
+        state[bias[: -len(".bias")] + ".weight"] = torch.from_numpy(matrix.T.copy())
+    state.update({name: torch.from_numpy(value.copy()) for name, value in stored.items()
+                  if name.startswith("scorer.") and (name.endswith(".bias") or "LayerNorm" in name)})
+    own = {f"scorer.{name}": tensor for name, tensor in model.state_dict().items()
+           if not name.startswith("embeddings.")}
+    missing = set(own) - set(state)
+    if missing:
+        raise SystemExit(f"--init {path}: no weights for {sorted(missing)[:3]}")
+    with torch.no_grad():
+        for name, tensor in own.items():
+            tensor.copy_(state[name].reshape(tensor.shape))
+
+
 def load_groups(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -114,6 +156,18 @@ def training_lists(groups, rng, use_title: float) -> list[tuple[str, list[str], 
         texts = [heading_and_sentence(title, c["text"]) for c in [rng.choice(positives)] + chosen]
         out.append((g["question"], texts, [1] + [0] * len(chosen)))
     return out
+
+
+def by_length(items, groups_per_batch: int, rng, window: int = 64):
+    """``items`` in batches of groups of about the same length (sorted within windows of
+    ``window`` groups, so less padding is computed), the batches in random order."""
+    size = lambda item: len(item[0]) + max(len(t) for t in item[1])
+    runs = []
+    for i in range(0, len(items), window):
+        ordered = sorted(items[i : i + window], key=size)
+        runs += [ordered[j : j + groups_per_batch] for j in range(0, len(ordered), groups_per_batch)]
+    rng.shuffle(runs)
+    return [item for run in runs for item in run]
 
 
 def batches(tokenizer, items, groups_per_batch: int):
@@ -162,6 +216,7 @@ def main() -> int:
                         help="share of training groups whose sentences carry the article title")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--init", help="continue from a shipped int8 scorer.onnx (dequantised)")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -173,6 +228,10 @@ def main() -> int:
     groups = load_groups(data)
     train, valid = split(groups)
     model = Scorer(args.layers)
+    if args.init:
+        load_shipped(model, Path(args.init))
+        print("from", args.init, evaluate(model, tokenizer, valid[:VALIDATION_QUESTIONS], True),
+              file=sys.stderr)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     steps = args.epochs * math.ceil(len(train) / args.groups_per_batch)
@@ -184,6 +243,7 @@ def main() -> int:
     for epoch in range(args.epochs):
         items = training_lists(train, rng, args.use_title)
         rng.shuffle(items)
+        items = by_length(items, args.groups_per_batch, rng)
         for enc, labels, sizes in batches(tokenizer, items, args.groups_per_batch):
             logits = model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
             listwise, at = 0.0, 0

@@ -82,11 +82,14 @@ def main() -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--off-topic", type=int, default=300, help="off-topic questions asked")
     parser.add_argument("--set", choices=("squad", "news"), default="squad")
+    parser.add_argument("--scorer", help="a folder with another scorer.onnx (train_reranker.py --out)")
     args = parser.parse_args()
     data = SQUAD if args.set == "squad" else NEWS
     engine = Engine(data / "corpus", Path(args.work) / args.set)
     engine.sync()
     engine.load()
+    if args.scorer:
+        engine.scorer = scorer.SentenceScorer(Path(args.scorer))
     questions = (validation_questions if args.set == "squad" else news_questions)(args.limit)
     # The other set's tuning questions, which this corpus does not cover.
     others = (news_questions if args.set == "squad" else validation_questions)(None)
