@@ -15,6 +15,7 @@ from qa.answer.sentences import (
     score_sentences,
     readable_order,
     select_sentences,
+    unseen_names,
     unseen_terms,
 )
 from qa.answer.completion import complete_sentences, defined_by, group_citations, quote_balance
@@ -131,6 +132,16 @@ def test_short_questions_mostly_of_unseen_words_are_found():
     assert unseen_terms("When did Finlnd join NATO?", {**doc_freq, "finland": 2}) == []
     assert one_slip("grushkoo", "grushko") and one_slip("demnad", "demand") and one_slip("rusia", "russia")
     assert not one_slip("abc", "abd") and not one_slip("ukraine", "ukraine") and not one_slip("nato", "natoxx")
+
+
+def test_names_the_documents_never_use_are_found_in_any_question():
+    doc_freq = {"git": 90, "merg": 20, "request": 5, "open": 8, "stash": 6, "nato": 50}
+    assert unseen_names("How do I open a merge request on GitLab?", doc_freq) == ["GitLab"]
+    assert unseen_names("What is the Mercurial equivalent of git stash?", doc_freq) == ["Mercurial"]
+    assert unseen_names("Does git stash work on macOS with LFS?", doc_freq) == ["macOS", "LFS"]
+    # The capital that starts a question, the pronoun I, lower-case words and known names are none.
+    assert unseen_names("Opening a merge request: how do I stash with Git?", doc_freq) == []
+    assert unseen_names("where does nato meet", doc_freq) == []
 
 
 def test_and_a_full_new_name_asks_the_previous_question_about_them():

@@ -5,16 +5,20 @@ Questions of two kinds of collection, each asked where it is covered and where i
   asked of the SQuAD corpus (48 articles: covered, positives), of the same corpus without those 4
   articles (on topic for an encyclopedia but not covered: hard negatives) and of a documentation
   collection (Sphinx's manual, from Debian's sphinx-doc package: negatives of another kind);
-- with ``--dev-collection`` (default: debian-reference, the *dev* collection of
-  benchmarks/ood.py; never a held-out one), that manual's own single questions: the answerable
+- with ``--dev-collection`` (default: debian-reference,git-doc, the *dev* collections of
+  benchmarks/ood.py; never a held-out one), each manual's own single questions: the answerable
   ones asked of it (positives, how-to questions among them), its unanswerable ones (negatives),
   and its answerable ones asked of Sphinx's manual (another tool's manual: negatives).
 A documentation question weighs DOCS_WEIGHT SQuAD questions. Features are the evidence every answer carries (Answer.evidence). A logistic
 regression with a little L2 is fitted in numpy; 2-fold cross-validated AUC, the weights, and the
 declined shares per group at several bars are printed, to be copied into qa/answer/sentences.py.
 
+With ``--keep``, the shipped weights of the features the shipped model already has are held and
+only the others (``--refit``, default "unseen name") and the bias are fitted: how the shipped
+weights were made.
+
     python training/fit_confidence.py [--work /tmp/qa-train] [--docs /usr/share/doc/sphinx-doc/html]
-                                      [--dev-collection debian-reference|none]
+                                      [--dev-collection debian-reference,git-doc|none] [--keep]
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from qa.engine import Engine  # noqa: E402
 
 from tune_answers import SQUAD, validation_questions  # noqa: E402
 
-FEATURES = ("dense", "coverage", "mass", "sentence", "full", "answer")
+FEATURES = ("dense", "coverage", "mass", "sentence", "full", "answer", "unseen name")
 
 
 def features(answer) -> list[float]:
@@ -51,13 +55,28 @@ def collection(path: Path, work: Path, name: str) -> Engine:
 
 
 def fit(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, l2: float = 1e-3,
-        steps: int = 3000) -> tuple[np.ndarray, float]:
+        steps: int = 3000, kept: dict[int, float] | None = None) -> tuple[np.ndarray, float]:
+    """Weights and bias of a logistic regression; ``kept``: weights of some features held as
+    they are (feature index: weight), the others and the bias fitted around them."""
+    if kept:
+        free = [i for i in range(x.shape[1]) if i not in kept]
+        offset = sum(x[:, i] * v for i, v in kept.items())
+        w, b = _fit(x[:, free], y, weight, l2, steps, offset)
+        out = np.zeros(x.shape[1])
+        out[free] = w
+        for i, v in kept.items():
+            out[i] = v
+        return out, b
+    return _fit(x, y, weight, l2, steps, 0.0)
+
+
+def _fit(x, y, weight, l2, steps, offset) -> tuple[np.ndarray, float]:
     weight = np.ones(len(y)) if weight is None else weight / weight.mean()
     mean, scale = x.mean(0), x.std(0) + 1e-9
     z = (x - mean) / scale
     w, b = np.zeros(z.shape[1]), 0.0
     for _ in range(steps):  # plain gradient descent: a handful of features
-        p = 1 / (1 + np.exp(-(z @ w + b)))
+        p = 1 / (1 + np.exp(-(z @ w + b + offset)))
         w -= 0.5 * (z.T @ (weight * (p - y)) / len(y) + l2 * w)
         b -= 0.5 * float(np.mean(weight * (p - y)))
     return w / scale, b - float((w / scale) @ mean)
@@ -99,8 +118,13 @@ def main() -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/qa-train"))
     parser.add_argument("--docs", type=Path, default=Path("/usr/share/doc/sphinx-doc/html"))
     parser.add_argument("--docs-questions", type=int, default=300)
-    parser.add_argument("--dev-collection", default="debian-reference",
-                        help="a dev collection of benchmarks/ood.py, or none")
+    parser.add_argument("--keep", action="store_true",
+                        help="hold the shipped weights of the features the shipped model has, and "
+                             "fit only the new features' weights and the bias")
+    parser.add_argument("--refit", default="unseen name",
+                        help="with --keep: the features fitted anew (comma-separated)")
+    parser.add_argument("--dev-collection", default="debian-reference,git-doc",
+                        help="dev collections of benchmarks/ood.py (comma-separated), or none")
     args = parser.parse_args()
     questions = validation_questions(None)
     held = {q["gold_file"] for q in questions}
@@ -117,9 +141,8 @@ def main() -> int:
     groups = [(SQUAD / "corpus", "squad", 1, questions, 1.0),
               (minus, "squad-minus", 0, questions, 1.0),
               (docs, "docs", 0, questions[: args.docs_questions], 1.0)]
-    if args.dev_collection != "none":
-        corpus, answerable, unanswerable = dev_questions(args.dev_collection, args.work)
-        name = args.dev_collection
+    for name in args.dev_collection.split(",") if args.dev_collection != "none" else []:
+        corpus, answerable, unanswerable = dev_questions(name, args.work)
         groups += [(corpus, name, 1, answerable, DOCS_WEIGHT),
                    (corpus, name, 0, unanswerable, DOCS_WEIGHT),
                    (docs, "docs", 0, answerable, DOCS_WEIGHT)]
@@ -134,12 +157,19 @@ def main() -> int:
         print(f"{name}: {len(asked)} questions, label {label}", file=sys.stderr)
     x, y = np.asarray(rows), np.asarray(labels, dtype=float)
     weight, group_of = np.asarray(weights), np.asarray(group_of)
+    kept = None
+    if args.keep:
+        from qa.answer.sentences import CONFIDENCE_FEATURES, CONFIDENCE_WEIGHTS
+
+        shipped = dict(zip(CONFIDENCE_FEATURES, CONFIDENCE_WEIGHTS))
+        kept = {i: shipped[name] for i, name in enumerate(FEATURES) if name in shipped
+                and name not in args.refit.split(",")}
     folds = np.arange(len(y)) % 2
     scores = np.zeros(len(y))
     for k in (0, 1):
-        w, b = fit(x[folds != k], y[folds != k], weight[folds != k])
+        w, b = fit(x[folds != k], y[folds != k], weight[folds != k], kept=kept)
         scores[folds == k] = x[folds == k] @ w + b
-    w, b = fit(x, y, weight)
+    w, b = fit(x, y, weight, kept=kept)
     np.savez(args.work / "confidence-features.npz", x=x, y=y, weight=weight, group=group_of)
     probability = 1 / (1 + np.exp(-(x @ w + b)))
     for bar in (0.05, 0.1, 0.2, 0.3):

@@ -22,6 +22,7 @@ from qa.answer.sentences import (
     passage_prior,
     score_sentences,
     select_sentences,
+    unseen_names,
     unseen_terms,
 )
 from qa.answer.completion import complete_sentences, defined_by, group_citations
@@ -347,10 +348,11 @@ def answer_question(engine, question: str, history: Sequence[Turn],
                 "sentence": max(similarity, default=0.0)}
     if best_answer is not None:
         evidence["answer"] = best_answer
-    confidence = answer_confidence(evidence)
     # The unseen-words rule reads the question as asked, or as rewritten ("What did he say?" ->
     # "What did Samuel Okafor say?"), not the context a follow-up carries.
     asked = question if query.is_followup else query.text
+    evidence["unseen name"] = float(bool(unseen_names(asked, snap.doc_freq)))
+    confidence = answer_confidence(evidence)
     if unseen_terms(asked, snap.doc_freq):
         needed = UNSEEN_CONFIDENCE
     else:
