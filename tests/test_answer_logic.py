@@ -468,3 +468,26 @@ def test_a_description_is_quoted_after_the_terms_it_defines():
     other = _passage("C" * 200 + ".", passage=1, start=10_000)
     done = complete_sentences([Scored(long[1], 2.0, 0.9), Scored(other[0], 1.0, 0.5)], [long, other])
     assert [(s.candidate.passage, s.candidate.position) for s in done] == [(0, 0), (0, 1), (1, 0)]
+
+
+def test_the_scorer_reads_the_best_sentences_and_the_closest_ones():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from qa.answer.ask import RESCORED, RESCORED_SIMILAR, rescore
+
+    read = []
+
+    class Scorer:
+        def scores(self, question, texts):
+            read.extend(texts)
+            return np.zeros(len(texts))
+
+    # Sentence i scores 10 - i by words; the last two are the closest by cosine.
+    scored = [Scored(_candidate(0, i, f"sentence {i}"), 10.0 - i, 0.5, similarity=0.1) for i in range(10)]
+    scored[8] = dataclasses.replace(scored[8], similarity=0.9)
+    scored[9] = dataclasses.replace(scored[9], similarity=0.8)
+    rescored, best = rescore(SimpleNamespace(scorer=Scorer()), "q", scored, [""])
+    assert read == [f"sentence {i}" for i in range(RESCORED)] + ["sentence 8", "sentence 9"][:RESCORED_SIMILAR]
+    assert best == 0.5 and sum(s.answer is not None for s in rescored) == len(read)

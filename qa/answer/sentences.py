@@ -38,6 +38,7 @@ class Scored:
     overlap: float  # idf-weighted share of the question's terms found in the sentence
     mass: float = 0.0  # the idf-weighted mass itself (not a share)
     answer: float | None = None  # the answer-sentence scorer's probability, when it read it
+    similarity: float = 0.0  # cosine of the question and the sentence (in context)
 
 
 def idf(doc_freq: Mapping[str, int], num_docs: int, term: str) -> float:
@@ -243,7 +244,8 @@ def score_sentences(
         n_words = len(_WORDS.findall(candidate.text))
         if n_words < 5:
             score -= 0.25
-        scored.append(Scored(candidate, score, overlap, mass))
+        scored.append(Scored(candidate, score, overlap, mass,
+                             similarity=similarity[i] if similarity is not None else 0.0))
     return scored
 
 
