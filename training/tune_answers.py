@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.answer import ask, followup, scorer, sentences  # noqa: E402
+from qa.answer import ask, completion, followup, scorer, sentences  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "bench-data" / "squad"
@@ -69,7 +69,7 @@ def apply(setting: str) -> dict:
     old = {}
     for pair in filter(None, setting.split(",")):
         name, value = pair.split("=")
-        module = next(m for m in (ask, sentences, scorer, followup) if hasattr(m, name))
+        module = next(m for m in (ask, sentences, scorer, followup, completion) if hasattr(m, name))
         old[(module, name)] = getattr(module, name)
         setattr(module, name, type(getattr(module, name))(float(value)))
     return old
