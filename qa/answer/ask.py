@@ -232,10 +232,9 @@ def _labelled(engine, sentence: Candidate, sentences: Sequence[Sequence[Candidat
     if sentence.kind == "r":
         return _with_header(engine, sentence)
     if sentence.passage < len(sentences):
-        terms = [c.text for c in defined_by(sentences[sentence.passage], sentence.position)
-                 if c.kind == "d"]
+        terms = [c for c in defined_by(sentences[sentence.passage], sentence.position) if c.kind == "d"]
         if terms:
-            return f"{', '.join(terms)}: {sentence.text}"
+            return _joined([*terms, sentence])
     return sentence.text
 
 
