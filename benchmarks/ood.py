@@ -10,8 +10,8 @@ question of the question file (the turns of a conversation in order through one
 txtai-style hybrid paragraph baseline over the same pages with the same bundled model.
 
 `debian-reference` and `git-doc` are DEV sets (failures may be listed with --failures);
-`debian-handbook` and `gnu-m4` are HELD-OUT: only aggregate figures are printed for them, never
-their questions or answers.
+`debian-handbook`, `gnu-m4` and `nodejs-doc` are HELD-OUT: only aggregate figures are printed for
+them, never their questions or answers.
 
 Only public pieces of qa are used (Engine, Conversation and the fields of an Answer); the page text
 the baseline and the question checker read is extracted here with lxml, independently of qa's
@@ -63,6 +63,15 @@ COLLECTIONS = {
         "include": re.compile(r"\.html?(\.gz)?$"),  # with the howto/ and technical/ subfolders
         "questions": QUESTIONS / "git-doc.jsonl",
         "role": "dev",
+    },
+    "nodejs-doc": {
+        "package": "nodejs-doc",
+        "source": Path("/usr/share/doc/nodejs/api"),
+        # every page, all.html (all the module pages in one) and index.html too; not the .md.gz
+        # and .json.gz sources beside them, nor assets/ (JS, CSS, SVG)
+        "include": re.compile(r"\.html?(\.gz)?$"),
+        "questions": QUESTIONS / "nodejs-doc.jsonl",
+        "role": "held-out",
     },
 }
 
