@@ -491,3 +491,11 @@ def test_the_scorer_reads_the_best_sentences_and_the_closest_ones():
     rescored, best = rescore(SimpleNamespace(scorer=Scorer()), "q", scored, [""])
     assert read == [f"sentence {i}" for i in range(RESCORED)] + ["sentence 8", "sentence 9"][:RESCORED_SIMILAR]
     assert best == 0.5 and sum(s.answer is not None for s in rescored) == len(read)
+
+    # When the closest by cosine are among the best already, no other sentence is read (not
+    # sentences 8 and 9, the next closest).
+    read.clear()
+    scored[1] = dataclasses.replace(scored[1], similarity=0.95)
+    scored[2] = dataclasses.replace(scored[2], similarity=0.92)
+    rescore(SimpleNamespace(scorer=Scorer()), "q", scored, [""])
+    assert read == [f"sentence {i}" for i in range(RESCORED)]

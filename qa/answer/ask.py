@@ -193,14 +193,16 @@ def _repeats(sentence: Candidate, said: Sequence[tuple[str, int, int]], kind: st
 
 
 # The answer-sentence scorer (qa.answer.scorer) reads the RESCORED best sentences of the first
-# ranking and the RESCORED_SIMILAR closest to the question by cosine among the others; its
+# ranking and, of the RESCORED_SIMILAR closest to the question by cosine, those not among them; its
 # probability, times SCORER_WEIGHT, is added to their scores. The cosine finds answers the words
 # miss (a how-to's answer seldom repeats the question's words; "What is the only threat to Ukraine
 # according to Grushko?" of the seeds, in the rest of a section, ranks 8th by score and 2nd by
 # cosine). 4 + 2 against the 8 best by score, on tuning questions: SQuAD R@1 .892 -> .894, gold in
 # answer .918 either way; news unchanged (.498 / .453); Debian Reference how-to gold .586 -> .621,
-# git-doc hit@1 .417 -> .450, gold .517 -> .533; a quarter fewer pairs (SQuAD held-out p50 14.8 ->
-# 13.3 ms).
+# git-doc hit@1 .417 -> .450, gold .517 -> .533. When the closest are among the best already, the
+# next closest are not read (4.5 pairs on average, not 6): tuning SQuAD R@1 .894 -> .892, gold
+# .918 either way; news R@1 .498 either way, gold .453 -> .452; Debian Reference and git-doc
+# figures unchanged; SQuAD held-out p50 4.06x -> 3.51x one dense query (in process, same run).
 RESCORED = 4
 RESCORED_SIMILAR = 2
 SCORER_WEIGHT = 1.0
@@ -215,7 +217,7 @@ def rescore(engine, question: str, scored: list[Scored], headings: Sequence[str]
     if scorer is None or not scored or RESCORED <= 0:
         return scored, None
     head = sorted(scored, key=lambda s: -s.score)[:RESCORED]
-    head += [s for s in sorted(scored, key=lambda s: -s.similarity) if s not in head][:RESCORED_SIMILAR]
+    head += [s for s in sorted(scored, key=lambda s: -s.similarity)[:RESCORED_SIMILAR] if s not in head]
     texts = [scorer_input(_labelled(engine, item.candidate, sentences), headings[item.candidate.passage])
              for item in head]
     probabilities = 1.0 / (1.0 + np.exp(-scorer.scores(question, texts)))
