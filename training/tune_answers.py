@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from qa.answer import ask, completion, followup, scorer, sentences  # noqa: E402
+from qa.search import retrieval  # noqa: E402
 from qa.engine import Engine  # noqa: E402
 
 SQUAD = ROOT.parent / "shared" / "bench-data" / "squad"
@@ -69,7 +70,7 @@ def apply(setting: str) -> dict:
     old = {}
     for pair in filter(None, setting.split(",")):
         name, value = pair.split("=")
-        module = next(m for m in (ask, sentences, scorer, followup, completion) if hasattr(m, name))
+        module = next(m for m in (ask, sentences, scorer, followup, completion, retrieval) if hasattr(m, name))
         old[(module, name)] = getattr(module, name)
         setattr(module, name, type(getattr(module, name))(float(value)))
     return old
