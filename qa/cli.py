@@ -468,6 +468,10 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
+    if not args.question.strip():
+        print("qa: the question is empty: ask `qa ask \"your question\"`, or `qa ask -` to read "
+              "questions from standard input", file=sys.stderr)
+        return 1
     engine = _ready_engine(args, build_if_missing=True)
     scope = engine.scope(args.scope_paths, args.since)
     engine.scoped(scope)  # a scope that holds no document is an error, before any question
@@ -478,7 +482,7 @@ def cmd_ask(args) -> int:
         print(_json(answer.to_json()))
     else:
         print(format_answer(answer))
-    return 0 if answer.found else 0
+    return 0  # a declined question is an answer too ("The documents do not seem to cover this.")
 
 
 def _ask_stream(engine, as_json: bool, scope=None) -> int:

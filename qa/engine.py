@@ -448,7 +448,7 @@ class Conversation:
         # tests take (question, history).
         answer = self.engine.ask(question, self.history, scope=self.scope) if self.scope \
             else self.engine.ask(question, self.history)
-        turn = Turn(question, answer)
+        turn = Turn(question, answer, str(self.scope) if self.scope else None)
         if self.record:
             self.turns.append(turn)
         self.history = recent([*self.history, turn])

@@ -136,6 +136,7 @@ class Turn:
 
     question: str
     answer: Answer
+    scope: str | None = None  # the documents it was answered from, when not all (qa.search.scope)
 
 
 def line_of(text: str, offset: int) -> int:

@@ -149,3 +149,15 @@ def test_answers_render_markdown_only_from_markdown_documents():
     text = answer_text(answer, marker="underline")
     assert text.plain == "The Minsk II deal was signed in 2015. [1] Keep **these** stars. [2]"
     assert "bold" in styled(text, "Minsk II") and "underline" in styled(text, "[2]")
+
+
+def test_markdown_export_says_which_documents_a_scoped_answer_came_from():
+    c = citation()
+    found = Answer("What is cited?", True, f"{c.text} [1]", (c,), (c.passage,))
+    missing = Answer("Football?", False, "The documents do not seem to cover this.", (), ())
+    markdown = conversation_markdown([Turn("What is cited?", found),
+                                      Turn("Football?", missing, "notes/*.md; since 2024-01-01")],
+                                     "corpus", "now")
+    first, second = markdown.split("## 2. Football?")
+    assert "Answered from" not in first
+    assert "*Answered from notes/*.md; since 2024-01-01 only.*" in second

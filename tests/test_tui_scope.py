@@ -38,6 +38,7 @@ async def test_in_sets_and_clears_the_scope(fake_engine):
         entry = await ask(pilot, "What did Grushko demand?")
         cited = {c.source for c in entry.answer.citations} or {p.source for p in entry.answer.passages}
         assert cited == {ARTICLE}
+        assert app.screen.all_turns()[-1].scope == ARTICLE  # so an export says so
         await command(pilot, "/in minutes")
         assert any("--in minutes" in s for s in seen)
         assert f"in {ARTICLE}" in status(app)  # unchanged

@@ -53,6 +53,8 @@ def conversation_markdown(turns: Sequence[Turn], corpus: str, when: str, now=Non
         if number in new_conversation_at:
             lines += ["---", "", "*New conversation: the questions below do not follow up those above.*", ""]
         lines += [f"## {number}. {_one_line(turn.question)}", ""]
+        if turn.scope:
+            lines += [f"*Answered from {_one_line(turn.scope)} only.*", ""]
         lines += [answer.text if answer.found else f"*{answer.text}*", ""]
         for c in answer.citations:
             lines.append(f"[{c.n}] `{source_label(c.source, c.line, c.page)}`, "
