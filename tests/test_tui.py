@@ -502,6 +502,7 @@ async def test_help_lists_every_binding(fake_engine):
         for binding in [*app.BINDINGS, *ChatScreen.BINDINGS, *DocumentScreen.BINDINGS,
                         *QuestionInput.BINDINGS, *Transcript.BINDINGS]:
             assert binding.description in described
+        assert any(keys.startswith("/in") for _, keys, _ in app.screen.rows())  # typed, not bound
         # Each place's keys form one run: "Question box enter" sits with the other question-box keys.
         places = [where for where, _, _ in app.screen.rows()]
         runs = [where for i, where in enumerate(places) if i == 0 or places[i - 1] != where]

@@ -17,6 +17,7 @@ KEY_NAMES = {"escape": "esc"}
 # Keys handled by widgets rather than bindings with a description.
 EXTRA = [
     ("Question box", "enter", "Ask the question"),
+    ("Question box", "/in PATH…", "Answer only from those files or folders (globs work); /in alone: all"),
     ("Sources", "enter / click", "Open the source at the cited span"),
     ("Transcript", "click", "Show that answer's sources"),
     ("Everywhere", "tab / shift+tab", "Move between the transcript, sources and question box"),
