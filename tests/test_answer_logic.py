@@ -132,6 +132,12 @@ def test_short_questions_mostly_of_unseen_words_are_found():
     assert unseen_terms("When did Finlnd join NATO?", {**doc_freq, "finland": 2}) == []
     assert one_slip("grushkoo", "grushko") and one_slip("demnad", "demand") and one_slip("rusia", "russia")
     assert not one_slip("abc", "abd") and not one_slip("ukraine", "ukraine") and not one_slip("nato", "natoxx")
+    # "How much" asks for an amount: a text that never says "much" can still answer it; a name
+    # after "How" is still a name.
+    saving = {"move": 6, "save": 1}
+    assert unseen_terms("How much does the move save?", saving) == []
+    assert unseen_terms("how much does the move save", saving) == []
+    assert unseen_terms("How Kubernetes saves", saving) == ["kubernet"]
 
 
 def test_names_the_documents_never_use_are_found_in_any_question():

@@ -119,11 +119,16 @@ UNSEEN_CONFIDENCE = 0.7
 UNSEEN_SHARE = 1 / 3
 
 
+_HOW_WHAT = re.compile(r"\b[Hh]ow\s+([a-z]+)\b")
+
+
 def unseen_terms(question: str, doc_freq: Mapping[str, int]) -> list[str]:
     """The question's terms that occur in no chunk, if they are at least UNSEEN_SHARE of its
     distinct terms; else []. A term one typing slip away from a term of the documents
-    ("grushkoo", "demnad") is taken for that term, not for something unseen."""
-    asked = set(terms(question))
+    ("grushkoo", "demnad") is taken for that term, not for something unseen. The word after "how"
+    ("how much", "how long") says what kind of answer is wanted, not what about: a text that never
+    says "much" may still say how much something costs."""
+    asked = set(terms(question)) - set(terms(" ".join(_HOW_WHAT.findall(question))))
     unseen = [t for t in asked if doc_freq.get(t, 0) == 0]
     if not asked or len(unseen) < UNSEEN_SHARE * len(asked):
         return []
