@@ -468,10 +468,6 @@ def cmd_search(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    if not args.question.strip():
-        print("qa: the question is empty: ask `qa ask \"your question\"`, or `qa ask -` to read "
-              "questions from standard input", file=sys.stderr)
-        return 1
     engine = _ready_engine(args, build_if_missing=True)
     scope = engine.scope(args.scope_paths, args.since)
     engine.scoped(scope)  # a scope that holds no document is an error, before any question

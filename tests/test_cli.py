@@ -118,13 +118,6 @@ def test_empty_corpus_is_one_line(tmp_path):
     assert store_current(tmp_path / "ix") is None
 
 
-def test_an_empty_question_is_one_line_before_any_index_is_touched(tmp_path):
-    for question in ("", "   "):
-        done = qa("ask", question, "--index", str(tmp_path / "ix"), cwd=tmp_path)
-        assert_user_error(done, "the question is empty", "qa ask -")
-    assert not (tmp_path / "ix").exists()
-
-
 def test_search_without_an_index_is_one_line(tmp_path, seeds_copy):
     done = qa("search", "anything", "--corpus", str(seeds_copy), "--index", str(tmp_path / "none"),
               cwd=tmp_path)
