@@ -84,7 +84,8 @@ async def test_each_source_shows_its_place_and_metadata_in_one_dim_line(tmp_path
         assert lines["slides.pptx"][1].startswith("slide 2 (Why restore")
         assert "…) · Lighthouse Restoration Project · Tomas Eriksen · 20" in lines["slides.pptx"][1]
         assert lines["report.pdf"][1].startswith("page 1")
-        assert lines["dredging.eml"][1] == "Dredging of the north quay — Anna Berg · 2025-03-03"
+        # The e-mail's passage opens with its subject, the title: not said twice.
+        assert lines["dredging.eml"][1] == "Anna Berg · 2025-03-03"
         assert lines["book.epub"][0] == "[1] book.epub, line " + str(answer.citations[0].line)
         # A plain text file states none of it: no line under its name.
         assert lines["news.txt"][1] in answer.citations[-1].passage.text
@@ -103,3 +104,31 @@ async def test_each_source_shows_its_place_and_metadata_in_one_dim_line(tmp_path
         shown = mailbox.render().plain.split("\n")[1]
         assert shown.startswith("message 2 (Re: ") and shown.endswith("…) · 2025-03-04")
         assert len(shown) <= mailbox.size.width
+
+
+async def test_a_passage_that_opens_with_the_documents_title_does_not_show_it_twice(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "lib.md").write_text("# Library hours\n\nThe library opens at 9 and closes at 18 on "
+                                   "weekdays. On Saturdays it closes at 13.\n", encoding="utf-8")
+    (corpus / "guide.md").write_text("# Opening times\n\nSee the desk.\n\n" + "Filler sentence here. " * 80
+                                     + "\n\n## Weekends\n\nOn Sundays the library is shut.\n",
+                                     encoding="utf-8")
+    engine = Engine(corpus, tmp_path / "index", FakeEmbedder())
+    engine.sync()
+    later = max(row for row, chunk in enumerate(engine.snapshot.chunks) if chunk.source == "guide.md")
+    first = next(row for row, chunk in enumerate(engine.snapshot.chunks) if chunk.source == "lib.md")
+    citations = [engine.passage(first, 1.0).as_citation(1), engine.passage(later, 1.0).as_citation(2)]
+    answer = Answer("q", True, " ".join(f"{c.text} [{c.n}]" for c in citations), tuple(citations),
+                    tuple(c.passage for c in citations))
+    engine.ask = lambda question, history=(): answer
+    app = create_app(engine, watch=False)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await ask(pilot, "When does it close?")
+        lines = {view.citations[0].source: view.render().plain.split("\n")[:2]
+                 for view in app.screen.query(CitationView)}
+        assert lines["lib.md"][1].lstrip("# ") == "Library hours"  # the passage's own heading
+        assert "Library hours" not in lines["lib.md"][1].replace("# Library hours", "")
+        # A later passage of a titled document still says which document it is from.
+        assert lines["guide.md"][1] == "Opening times"

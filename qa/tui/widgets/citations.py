@@ -33,6 +33,13 @@ def group_by_passage(citations: Sequence[Citation]) -> list[tuple[Citation, ...]
     return [tuple(group) for group in groups.values()]
 
 
+def _opens_with(text: str, title: str) -> bool:
+    """Whether the first line of ``text`` is ``title``, give or take Markdown's heading marks."""
+    title = " ".join(title.split())
+    first = text.lstrip().split("\n", 1)[0].lstrip("#").strip()
+    return bool(title) and " ".join(first.split()) == title
+
+
 class CitationView(Widget):
     COMPONENT_CLASSES = {"citation--label", "citation--details", "citation--highlight"}
 
@@ -43,6 +50,9 @@ class CitationView(Widget):
         self.closest = closest  # a closest passage of a question not found: no [n] in any answer
         self.document = document or {}  # the title, author and date the document states
         first = self.citations[0]
+        if _opens_with(getattr(first.passage, "text", ""), self.document.get("title", "")):
+            # A passage that starts with the document's title ("# Library hours") says it already.
+            self.document = {k: v for k, v in self.document.items() if k != "title"}
         # Page or part, title, author, date: one dim line under the name (when there is any).
         self.details = source_details(first.page, first.locator, self.document)
         self.lines: int | None = None  # passage lines this entry may fill; None: a fixed context
