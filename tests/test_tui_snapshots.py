@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input
 from textual.worker import get_current_worker
 
 from qa.index.reports import IndexProgress, SyncReport
@@ -115,6 +116,13 @@ class StubEngine:
                           (first.passage, second.passage), 0.8, question)
         return Answer(question, False, "The documents do not seem to cover this.", (),
                       (cite(1, "briefing.txt", "Briefing", "Briefing").passage,), 0.1, question)
+
+
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch):
+    """The question box's cursor does not blink here: its 0.5 s timer would otherwise hide it in
+    a picture taken on a slow (busy) machine, and not on a fast one."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
 
 
 @pytest.fixture
