@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 from qa.answer.sentences import (
     Candidate,
@@ -18,6 +19,7 @@ from qa.answer.sentences import (
     unseen_names,
     unseen_terms,
 )
+from qa.answer import ask
 from qa.answer.completion import complete_sentences, defined_by, group_citations, quote_balance
 from qa.answer.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
 from qa.index.lexical import terms
@@ -251,6 +253,23 @@ def test_a_short_question_naming_its_own_subject_is_not_a_follow_up():
     lighthouse = [_turn("Who led the restoration of the Zephyr Point lighthouse?")]
     assert not is_followup("What is the oldest exhibit in the museum?", lighthouse)
     assert not is_followup("How do I bake bread?", [_turn("Who is Emily Sherwin?")])
+
+
+def test_a_one_word_question_about_a_name_stands_alone():
+    """"Who is Grushko?" after "How long did the meeting last?" is a question of its own (it got
+    the four-hour sentence again); "Which file?" or "How many were killed?" still go on from the
+    conversation. In lower case, the documents' own spelling says what is a name."""
+    history = [_turn("How long did the meeting last?")]
+    assert not is_followup("Who is Grushko?", history)
+    assert is_followup("Which file?", history) and is_followup("Who won?", history)
+    assert is_followup("How do I?", history)  # "I" names nobody
+    forms = {"Grushko": 30, "killed": 4, "Killed": 1}
+    capitalised = ask._capitalised(SimpleNamespace(word_forms=lambda: forms))
+    assert capitalised("grushko") and not capitalised("killed")
+    assert not is_followup("who is grushko", history, capitalised)
+    assert is_followup("who was killed", history, capitalised)
+    assert is_followup("who is grushko", history)  # no word forms stored: read as before
+    assert ask._capitalised(SimpleNamespace(word_forms=lambda: None)) is None
 
 
 def test_a_name_the_conversation_just_used_is_not_a_new_subject():

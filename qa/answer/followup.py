@@ -10,7 +10,7 @@ is the last turn: when it was declined, there is none.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from qa.index.lexical import STOP_WORDS, question_terms, terms
@@ -100,8 +100,21 @@ def points_back(question: str) -> bool:
     return False
 
 
-def is_followup(question: str, history: Sequence[Turn]) -> bool:
-    """A real follow-up of the last turn (see the module's note); never after a declined one."""
+def names_its_subject(question: str, capitalised: Callable[[str], bool] | None = None) -> bool:
+    """Whether a question of one term names what it asks about ("Who is Grushko?", "what is
+    Kerberos"): the term is a capitalised word past the question's first, or a word the documents
+    write capitalised (``capitalised``: "who is grushko"). "Which file?" or "How many were
+    killed?" name nothing: they ask about what the conversation is about."""
+    words = re.findall(r"[\w'’-]+", question)
+    if any(w[0].isupper() and w != "I" and w.lower() not in NOT_NAMES | CONNECTIVES for w in words[1:]):
+        return True
+    return capitalised is not None and any(terms(w) and capitalised(w) for w in words)
+
+
+def is_followup(question: str, history: Sequence[Turn],
+                capitalised: Callable[[str], bool] | None = None) -> bool:
+    """A real follow-up of the last turn (see the module's note); never after a declined one.
+    ``capitalised(word)``: whether the documents write that word capitalised (a name)."""
     previous = referent(history)
     if previous is None:
         return False
@@ -109,7 +122,8 @@ def is_followup(question: str, history: Sequence[Turn]) -> bool:
         return True
     own = set(terms(question))
     if len(own) <= 1:
-        return True  # "When?", "Which file?", "How many were killed?"
+        # "When?", "Which file?", "How many were killed?", but not "Who is Grushko?"
+        return not own or not names_its_subject(question, capitalised)
     words = re.findall(r"[a-z']+", question.lower())
     said = set(terms(previous.question)) | set(terms(previous.answer.text))
     names = [name for name in _NAME.findall(question.strip()[1:]) if not set(terms(name)) <= said]
@@ -140,14 +154,16 @@ def swapped_subject(question: str, previous: str) -> str | None:
     return previous[:start] + match.group(1) + previous[start + len(first.group(0)):]
 
 
-def resolve(question: str, history: Sequence[Turn]) -> Query:
-    """The query for ``question``, widened with the previous turn when it is a follow-up."""
+def resolve(question: str, history: Sequence[Turn],
+            capitalised: Callable[[str], bool] | None = None) -> Query:
+    """The query for ``question``, widened with the previous turn when it is a follow-up
+    (``capitalised`` as for is_followup)."""
     own = {t: 1.0 for t in question_terms(question)}
     previous = referent(history)
     if previous is None:
         person = next((w for w in re.findall(r"[a-z']+", question.lower()) if w in PERSONAL), "")
         return Query(question, own, unresolved=person if history else "")
-    followup = is_followup(question, history)
+    followup = is_followup(question, history, capitalised)
     # "And Henrietta Cole?" names someone new, so it is no follow-up by the rules of is_followup,
     # yet it asks the previous question again about her; a bare "Emily Sherwin", without "and",
     # "what about" or a question mark, is a search of its own.
