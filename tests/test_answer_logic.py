@@ -19,7 +19,7 @@ from qa.answer.sentences import (
     unseen_names,
     unseen_terms,
 )
-from qa.answer import ask
+from qa.answer.referents import capitalised_in, pronoun_votes
 from qa.answer.completion import complete_sentences, defined_by, group_citations, quote_balance
 from qa.answer.followup import already_said, is_followup, named_by_answer, resolve, swapped_subject
 from qa.index.lexical import terms
@@ -120,6 +120,38 @@ def test_a_person_pronoun_after_a_who_question_becomes_the_name_answered():
     assert named_by_answer("What did it decide?", chaired) is None  # "it" is no person
     # "he" after "Who met Grushko?" may be Grushko.
     assert named_by_answer("What did he say?", turn("Who met Grushko?", "Jens Stoltenberg met him.")) is None
+
+
+def test_she_is_the_person_of_the_answer_the_documents_call_she():
+    """"What did she say about Russia?" after "Who represented the United States?" (answered with
+    Stoltenberg first, Sherman second) asks about Sherman, as the documents call her "she"."""
+    def turn(question, *cited):
+        citations = tuple(Citation(n, "a.txt", 0, len(text), text, 1, None) for n, text in enumerate(cited, 1))
+        return Turn(question, Answer(question, True, " ".join(cited), citations))
+
+    us = turn("Who represented the United States at the meeting?",
+              "Russia expects the United States to give a written response.",
+              "NATO is represented by Secretary General Jens Stoltenberg and Deputy Secretary of "
+              "State Wendy Sherman.")
+    genders = {"Jens Stoltenberg": "m", "Wendy Sherman": "f", "Deputy Secretary": "m"}
+    assert named_by_answer("What did she say about Russia?", us, genders.get) == \
+        "What did Wendy Sherman say about Russia?"
+    assert named_by_answer("What did she say about Russia?", us) is None  # no genders: as before
+    assert named_by_answer("What did he say?", us, genders.get) is None  # two men
+    # Someone the documents say nothing of might be meant as well.
+    two = turn("Who led the delegation?", "It is led by Minister Alexander Grushko and Minister Alexander Fomin.")
+    assert named_by_answer("What did he demand?", two, {"Alexander Grushko": "m"}.get) is None
+    # Nor when the previous question named a woman herself.
+    met = turn("Who met Wendy Sherman?", "Jens Stoltenberg and Helga Schmid met Wendy Sherman.")
+    assert named_by_answer("What did she say?", met, {**genders, "Helga Schmid": "f"}.get) is None
+
+
+def test_a_persons_gender_is_read_from_the_pronouns_after_their_name():
+    text = ("Wendy Sherman said the allies are open to dialogue. \"We are ready,\" she added. "
+            "Stoltenberg said he was pleased. Later Stoltenberg met Sherman; she left early.")
+    assert pronoun_votes(text, "Sherman") == (0, 2)
+    assert pronoun_votes(text, "Stoltenberg") == (1, 1)  # the nearest pronoun, right or wrong
+    assert pronoun_votes(text, "Fomin") == (0, 0)
 
 
 def test_short_questions_mostly_of_unseen_words_are_found():
@@ -264,12 +296,12 @@ def test_a_one_word_question_about_a_name_stands_alone():
     assert is_followup("Which file?", history) and is_followup("Who won?", history)
     assert is_followup("How do I?", history)  # "I" names nobody
     forms = {"Grushko": 30, "killed": 4, "Killed": 1}
-    capitalised = ask._capitalised(SimpleNamespace(word_forms=lambda: forms))
+    capitalised = capitalised_in(SimpleNamespace(word_forms=lambda: forms))
     assert capitalised("grushko") and not capitalised("killed")
     assert not is_followup("who is grushko", history, capitalised)
     assert is_followup("who was killed", history, capitalised)
     assert is_followup("who is grushko", history)  # no word forms stored: read as before
-    assert ask._capitalised(SimpleNamespace(word_forms=lambda: None)) is None
+    assert capitalised_in(SimpleNamespace(word_forms=lambda: None)) is None
 
 
 def test_a_name_the_conversation_just_used_is_not_a_new_subject():

@@ -185,6 +185,25 @@ def test_a_complete_question_in_a_conversation_is_answered_as_on_its_own(seeds_e
     assert "four-hour" not in answer.text and "four hours" not in answer.text
 
 
+def test_a_one_word_question_about_someone_stands_alone(seeds_engine):
+    conversation = Conversation(seeds_engine)
+    assert conversation.ask("How long did the meeting last?").found
+    for question in ("Who is Grushko?", "who is grushko"):
+        answer = conversation.ask(question)
+        assert answer.query.lower().rstrip("?") == "who is grushko"  # not widened with the meeting
+        assert answer.found and "four-hour" not in answer.text, answer.text
+
+
+def test_she_is_the_woman_the_answer_named(seeds_engine):
+    """The answer to "Who represented the United States?" names Stoltenberg before Sherman; the
+    articles call her "she" (and him "he"), so "she" is Sherman, not the Defense Ministry."""
+    conversation = Conversation(seeds_engine)
+    assert conversation.ask("Who represented the United States at the meeting?").found
+    answer = conversation.ask("What did she say about Russia?")
+    assert answer.query == "What did Wendy Sherman say about Russia?"
+    assert answer.found and "Sherman said" in answer.citations[0].text, answer.text
+
+
 def test_a_declined_answer_gives_no_referent(seeds_engine):
     conversation = Conversation(seeds_engine)
     conversation.ask("Who is Alexander Fomin?")

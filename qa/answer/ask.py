@@ -28,6 +28,7 @@ from qa.answer.sentences import (
 from qa.answer.completion import complete_sentences, defined_by, group_citations
 from qa.answer.scorer import scorer_input
 from qa.answer.followup import FOLLOWUP_OWN_PASSAGES, Query, already_said, resolve
+from qa.answer.referents import capitalised_in, gender_in
 from qa.index.late_interaction import TOKEN_WEIGHT
 from qa.index.lexical import terms
 from qa.results import Answer, Citation, Passage, Turn, line_of, locator_at, page_of
@@ -270,25 +271,6 @@ def mended(snap, question: str) -> str:
     return speller.mend(question)
 
 
-# A word the documents write capitalised this often or more is a name ("Grushko", "NATO"; not
-# "The", capitalised at a sentence's start): "who is grushko" names its subject.
-NAME_SHARE = 0.9
-
-
-def _capitalised(snap):
-    """Whether the documents write a word capitalised (see NAME_SHARE); None for a generation
-    that did not store its word forms."""
-    forms = snap.word_forms()
-    if forms is None:
-        return None
-
-    def capitalised(word: str) -> bool:
-        lower = word.lower()
-        upper = forms.get(lower[:1].upper() + lower[1:], 0) + (forms.get(word.upper(), 0) if len(word) > 1 else 0)
-        return upper > 0 and upper >= NAME_SHARE * (upper + forms.get(lower, 0))
-    return capitalised
-
-
 def _quoted(sentence: Candidate) -> str:
     """A sentence as the answer quotes it: on one line, but code keeps its lines."""
     if sentence.kind == "c":
@@ -314,7 +296,7 @@ def answer_question(engine, question: str, history: Sequence[Turn],
     if not question:
         return Answer(question, False, "Please type a question.")
     query: Query = resolve(mended(engine.snapshot, question[:MAX_QUERY_CHARS]), history,
-                          _capitalised(engine.snapshot))
+                          capitalised_in(engine.snapshot), gender_in(engine.snapshot))
     if not query.terms and not any(ch.isalnum() for ch in question):
         return Answer(question, False, "Please ask a question in words.", query=query.text)
     if query.unresolved:

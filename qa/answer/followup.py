@@ -27,6 +27,7 @@ ANAPHORA = POINTING | DEMONSTRATIVES | PLACE_TIME
 AUXILIARIES = frozenset("did does do was were is are will would can could has have should".split())
 # Pronouns for people: after "Who chaired the meeting?", "he" is whoever the answer names.
 PERSONAL = frozenset("he him his she her hers they them their theirs".split())
+GENDER = {**dict.fromkeys(("he", "him", "his"), "m"), **dict.fromkeys(("she", "her", "hers"), "f")}
 _ASKS_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom|whose)\b", re.I)
 _ASKS_AGAIN = re.compile(r"^\s*(?:and|but|also|what about|how about)\b", re.I)
 # Context terms count this much against the new question's own terms.
@@ -155,9 +156,10 @@ def swapped_subject(question: str, previous: str) -> str | None:
 
 
 def resolve(question: str, history: Sequence[Turn],
-            capitalised: Callable[[str], bool] | None = None) -> Query:
+            capitalised: Callable[[str], bool] | None = None,
+            gender_of: Callable[[str], str | None] | None = None) -> Query:
     """The query for ``question``, widened with the previous turn when it is a follow-up
-    (``capitalised`` as for is_followup)."""
+    (``capitalised`` as for is_followup, ``gender_of`` as for named_by_answer)."""
     own = {t: 1.0 for t in question_terms(question)}
     previous = referent(history)
     if previous is None:
@@ -171,7 +173,7 @@ def resolve(question: str, history: Sequence[Turn],
         prior = previous.answer.query or previous.question
         if prior.startswith(previous.question + " "):
             prior = previous.question  # a follow-up widened with its context: its own words
-        swapped = swapped_subject(question, prior) or named_by_answer(question, previous)
+        swapped = swapped_subject(question, prior) or named_by_answer(question, previous, gender_of)
         if swapped is not None:
             return Query(swapped, {t: 1.0 for t in question_terms(swapped)})
     if not followup:
@@ -184,23 +186,50 @@ def resolve(question: str, history: Sequence[Turn],
     return Query(f"{question} {context}", weighted, True, question)
 
 
-def named_by_answer(question: str, previous: Turn) -> str | None:
+def named_by_answer(question: str, previous: Turn,
+                    gender_of: Callable[[str], str | None] | None = None) -> str | None:
     """"What did he say about Ukraine?" after "Who chaired the meeting?" was answered with "NATO
     Secretary General Jens Stoltenberg, who chaired …" asks "What did Jens Stoltenberg say about
     Ukraine?": the person pronoun becomes the one name (its last two words: titles come first) of
     the answer's first citation that the previous question did not hold. None unless the previous
-    question asked "Who …?", named nobody itself, and its answer names exactly one such person."""
+    question asked "Who …?", named nobody itself, and its answer names exactly one such person.
+
+    With ``gender_of(name)`` ("f", "m" or None: how the documents refer to that person), "she"
+    is the one person of the answer's citations whom the documents call "she", whoever comes
+    first ("Who represented the United States?" answered with "… Jens Stoltenberg, Deputy
+    Secretary of State Wendy Sherman …"), unless the question named that person itself."""
     pronouns = [m for m in re.finditer(r"\b[A-Za-z]+\b", question) if m.group(0).lower() in PERSONAL]
     if not previous.answer.citations or not _ASKS_WHO.match(previous.question) or len(pronouns) != 1:
         return None
-    if _NAME.search(previous.question.strip()[1:]):
-        return None  # "Who is Fomin?", "Who met Grushko?": "he" may well be the one it named
-    asked = set(terms(previous.question))
-    runs = {" ".join(run.rstrip(".").split()[-2:]) for run in re.findall(_NAME_RUN, previous.answer.citations[0].text)
-            if len(run.split()) >= 2 and not set(terms(run)) <= asked}
-    if len(runs) != 1:
-        return None
-    (name,) = runs
     word = pronouns[0]
+    wanted = GENDER.get(word.group(0).lower())
+    asked = set(terms(previous.question))
+    cited = [_names(citation.text, asked) for citation in previous.answer.citations]
+    name = None
+    if wanted and gender_of is not None:
+        everyone = list(dict.fromkeys(n for names in cited for n in names))
+        agreeing = [n for n in everyone if gender_of(n) == wanted]
+        # Not when someone else might be meant: one the documents say nothing of ("he" after
+        # "… Alexander Grushko and Alexander Fomin", Fomin never "he" or "she"), or whom the
+        # previous question named.
+        unclear = [n for n in everyone if gender_of(n) is None]
+        named_before = [n for n in _names(previous.question, set()) if gender_of(n) == wanted]
+        if len(agreeing) == 1 and not unclear and not named_before:
+            name = agreeing[0]
+    if name is None:
+        if _NAME.search(previous.question.strip()[1:]):
+            return None  # "Who is Fomin?", "Who met Grushko?": "he" may well be the one it named
+        if len(cited[0]) != 1 or (wanted and gender_of is not None and
+                                  gender_of(cited[0][0]) not in (None, wanted)):
+            return None
+        name = cited[0][0]
     replacement = name + "'s" if word.group(0).lower() in ("his", "their", "hers", "theirs") else name
     return question[:word.start()] + replacement + question[word.end():]
+
+
+def _names(text: str, asked: set[str]) -> list[str]:
+    """The people a text names (runs of two or more capitalised words, their last two words),
+    in order, but for those made only of ``asked`` terms."""
+    runs = (" ".join(run.rstrip(".").split()[-2:]) for run in re.findall(_NAME_RUN, text)
+            if len(run.split()) >= 2 and not set(terms(run)) <= asked)
+    return list(dict.fromkeys(runs))
